@@ -1,0 +1,252 @@
+"""The Vision Transformer (Dosovitskiy et al., 2021) in one flat file.
+
+Parameter names follow timm (`patch_embed.proj`, `cls_token`, `pos_embed`,
+`blocks.i.norm1`, `attn.qkv`, `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`, `norm`,
+`head`), so weights from timm, torchvision and the original Google checkpoints map
+onto it one tensor at a time (see `loaders.py`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+
+@dataclass
+class ViTConfig:
+    image_size: int = 32            # input height = width, in pixels
+    patch_size: int = 4             # side of one square patch, in pixels; divides image_size
+    in_channels: int = 3            # colour channels of the input images
+    num_classes: int = 10           # outputs of the classification head
+    dim: int = 48                   # token width (embedding dimension)
+    depth: int = 4                  # number of encoder blocks
+    heads: int = 4                  # attention heads per block; dim must divide evenly
+    mlp_dim: int = 192              # hidden width of each block's MLP
+    dropout: float = 0.0            # dropout on embeddings, attention output and MLP
+    attention_dropout: float = 0.0  # dropout on the attention weights themselves
+    qkv_bias: bool = True           # bias in the fused query/key/value projection
+    layer_norm_eps: float = 1e-6    # LayerNorm epsilon (torchvision, timm and Google use 1e-6)
+
+    def __post_init__(self):
+        checks = [
+            (self.image_size > 0 and self.patch_size > 0, "image_size and patch_size must be positive"),
+            (self.image_size % self.patch_size == 0,
+             f"patch_size {self.patch_size} must divide image_size {self.image_size} "
+             f"(remainder {self.image_size % self.patch_size if self.patch_size else '?'})"),
+            (self.dim > 0 and self.heads > 0 and self.dim % self.heads == 0,
+             f"dim {self.dim} must be divisible by heads {self.heads}"),
+            (min(self.in_channels, self.num_classes, self.depth, self.mlp_dim) > 0,
+             "in_channels, num_classes, depth and mlp_dim must be positive"),
+            (0.0 <= self.dropout < 1.0 and 0.0 <= self.attention_dropout < 1.0,
+             "dropout probabilities must lie in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"invalid ViTConfig: {message}")
+
+    @property
+    def grid_size(self) -> int:
+        """Patches along one side of the image."""
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid_size ** 2
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens the encoder sees: one per patch plus the CLS token."""
+        return self.num_patches + 1
+
+    @classmethod
+    def cifar10_seed(cls, **overrides) -> "ViTConfig":
+        """The series' seed model: 32 px CIFAR-10 images, 64 patches of 4x4, 0.1 M parameters."""
+        base = dict(image_size=32, patch_size=4, num_classes=10, dim=48, depth=4, heads=4, mlp_dim=192)
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def vit_b_16(cls, **overrides) -> "ViTConfig":
+        """ViT-Base/16 from the paper: 224 px, 196 patches of 16x16, 86.6 M parameters."""
+        base = dict(image_size=224, patch_size=16, num_classes=1000, dim=768, depth=12, heads=12, mlp_dim=3072)
+        return cls(**{**base, **overrides})
+
+
+class PatchEmbedding(nn.Module):
+    """Cut the image into patches and project each one linearly to `dim`.
+
+    A Conv2d whose kernel and stride both equal the patch size sees every patch exactly
+    once, so it is the same as flattening each patch and applying one shared Linear.
+    """
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.proj = nn.Conv2d(config.in_channels, config.dim, config.patch_size, stride=config.patch_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.proj(images)  # (B, dim, grid, grid)
+        return rearrange(x, "b c gh gw -> b (gh gw) c")  # (B, num_patches, dim)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with one fused query/key/value projection."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.heads = config.heads
+        self.head_dim = config.dim // config.heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(config.dim, 3 * config.dim, bias=config.qkv_bias)
+        self.attn_drop = nn.Dropout(config.attention_dropout)
+        self.proj = nn.Linear(config.dim, config.dim)
+        self.proj_drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        B, N, C = x.shape
+        qkv = self.qkv(x)  # (B, N, 3 * dim)
+        q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.heads)  # each (B, heads, N, head_dim)
+        if return_attention:
+            # The manual path: the same maths as the fused kernel, but it keeps the weights.
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, N, N)
+            weights = scores.softmax(dim=-1)  # (B, heads, N, N), every row sums to 1
+            out = self.attn_drop(weights) @ v  # (B, heads, N, head_dim)
+        else:
+            weights = None
+            p = self.attn_drop.p if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, N, head_dim)
+        out = rearrange(out, "b h n d -> b n (h d)")  # (B, N, dim): heads merged back
+        return self.proj_drop(self.proj(out)), weights
+
+
+class MLP(nn.Module):
+    """Two-layer perceptron applied to every token on its own."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.dim, config.mlp_dim)
+        self.act = nn.GELU()  # exact (erf) GELU, as in the paper, torchvision and timm
+        self.fc2 = nn.Linear(config.mlp_dim, config.dim)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.act(self.fc1(x)))  # (B, N, mlp_dim)
+        return self.drop(self.fc2(x))  # (B, N, dim)
+
+
+class Block(nn.Module):
+    """Pre-norm encoder block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.attn = Attention(config)
+        self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        attended, weights = self.attn(self.norm1(x), return_attention)
+        x = x + attended
+        x = x + self.mlp(self.norm2(x))
+        return x, weights
+
+
+class Encoder(nn.Module):
+    """A stack of `depth` blocks. It sees a set of tokens: nothing here knows their order."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        attentions = []
+        for block in self.blocks:
+            x, weights = block(x, return_attention)  # (B, N, dim)
+            attentions.append(weights)
+        return x, attentions
+
+
+class ViT(nn.Module):
+    """Patch embedding + CLS token + learned positions -> encoder -> LayerNorm -> head."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.config = config
+        self.patch_embed = PatchEmbedding(config)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))
+        self.pos_drop = nn.Dropout(config.dropout)
+        self.encoder = Encoder(config)
+        self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.head = nn.Linear(config.dim, config.num_classes)
+        self.reset_parameters()
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.encoder.blocks
+
+    def reset_parameters(self):
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+        # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init.
+        w = self.patch_embed.proj.weight
+        nn.init.trunc_normal_(w, std=math.sqrt(1.0 / w[0].numel()))
+        nn.init.zeros_(self.patch_embed.proj.bias)
+
+    def _check_images(self, images: torch.Tensor):
+        c = self.config
+        expected = (c.in_channels, c.image_size, c.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(
+                f"ViT expects images of shape (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
+                f"got {tuple(images.shape)}; resize the images, or call "
+                f"model.resize_image_size(new_size) to resize the position embeddings on purpose"
+            )
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Images -> the token sequence the encoder sees: CLS first, positions added."""
+        self._check_images(images)
+        x = self.patch_embed(images)  # (B, num_patches, dim)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim)
+        x = torch.cat([cls, x], dim=1)  # (B, N, dim), N = num_patches + 1
+        return self.pos_drop(x + self.pos_embed)  # (B, N, dim)
+
+    def forward(self, images: torch.Tensor, return_attention: bool = False):
+        x = self.embed(images)  # (B, N, dim)
+        x, attentions = self.encoder(x, return_attention)  # (B, N, dim)
+        logits = self.head(self.norm(x)[:, 0])  # (B, num_classes): read out the CLS token
+        return (logits, attentions) if return_attention else logits
+
+    @torch.no_grad()
+    def resize_image_size(self, image_size: int) -> "ViT":
+        """Accept images of a new size by resizing the position embeddings (bicubic, CLS kept)."""
+        new = ViTConfig(**{**self.config.__dict__, "image_size": image_size})
+        self.pos_embed = nn.Parameter(resize_pos_embed(self.pos_embed.data, new.grid_size))
+        self.config = new
+        return self
+
+
+def resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
+    """Resize (1, 1 + g*g, dim) position embeddings to (1, 1 + new_grid**2, dim).
+
+    The CLS position is kept as it is; the patch positions are treated as a g x g image
+    with `dim` channels and resized bicubically, so neighbours stay neighbours.
+    """
+    if pos_embed.ndim != 3 or pos_embed.shape[0] != 1:
+        raise ValueError(f"pos_embed must have shape (1, 1 + g*g, dim), got {tuple(pos_embed.shape)}")
+    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]  # (1, 1, dim), (1, g*g, dim)
+    old_grid = math.isqrt(patch_pos.shape[1])
+    if old_grid * old_grid != patch_pos.shape[1]:
+        raise ValueError(f"pos_embed holds {patch_pos.shape[1]} patch positions, not a square grid")
+    if old_grid == new_grid:
+        return pos_embed.clone()
+    grid = rearrange(patch_pos, "1 (gh gw) d -> 1 d gh gw", gh=old_grid)  # (1, dim, g, g)
+    grid = F.interpolate(grid.float(), size=(new_grid, new_grid), mode="bicubic", align_corners=False)
+    patch_pos = rearrange(grid, "1 d gh gw -> 1 (gh gw) d").to(pos_embed.dtype)  # (1, new_grid**2, dim)
+    return torch.cat([cls_pos, patch_pos], dim=1)  # (1, 1 + new_grid**2, dim)
