@@ -1,0 +1,129 @@
+"""vit_core.model: patchify, attention, shapes, parameter counts and input checks."""
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from einops import rearrange
+
+from vit_core import Attention, PatchEmbedding, ViT, ViTConfig, resize_pos_embed
+
+UNUSUAL = ViTConfig(image_size=64, patch_size=8, num_classes=7, dim=96, depth=3, heads=3, mlp_dim=192)
+
+
+def patchify_reshape(images, p):
+    B, C, H, W = images.shape
+    x = images.reshape(B, C, H // p, p, W // p, p)  # (B, C, gh, p, gw, p)
+    x = x.permute(0, 2, 4, 1, 3, 5)  # (B, gh, gw, C, p, p)
+    return x.reshape(B, (H // p) * (W // p), C * p * p)  # (B, num_patches, C*p*p)
+
+
+def test_patchify_reshape_einops_and_conv_agree():
+    torch.manual_seed(0)
+    images, p, dim = torch.randn(2, 3, 32, 32), 4, 48
+    by_reshape = patchify_reshape(images, p)
+    by_einops = rearrange(images, "b c (gh p1) (gw p2) -> b (gh gw) (c p1 p2)", p1=p, p2=p)
+    assert torch.equal(by_reshape, by_einops)
+
+    linear = torch.nn.Linear(3 * p * p, dim)
+    embed = PatchEmbedding(ViTConfig.cifar10_seed())
+    with torch.no_grad():  # a Conv2d kernel is the Linear's weight rows folded back to (C, p, p)
+        embed.proj.weight.copy_(linear.weight.reshape(dim, 3, p, p))
+        embed.proj.bias.copy_(linear.bias)
+    torch.testing.assert_close(embed(images), linear(by_einops), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [ViTConfig.cifar10_seed(), UNUSUAL], ids=["seed", "unusual"])
+def test_manual_attention_equals_sdpa(config):
+    torch.manual_seed(0)
+    attn = Attention(config).eval()
+    x = torch.randn(3, config.seq_len, config.dim)
+    fast, none = attn(x)
+    manual, weights = attn(x, return_attention=True)
+    assert none is None
+    torch.testing.assert_close(fast, manual, rtol=1e-5, atol=1e-5)
+    assert weights.shape == (3, config.heads, config.seq_len, config.seq_len)
+    q, k, v = attn.qkv(x).reshape(3, config.seq_len, 3, config.heads, -1).permute(2, 0, 3, 1, 4)
+    by_hand = (q @ k.transpose(-2, -1) / (config.dim // config.heads) ** 0.5).softmax(-1)
+    torch.testing.assert_close(weights, by_hand, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("config", [ViTConfig.cifar10_seed(), UNUSUAL], ids=["seed", "unusual"])
+def test_shapes_through_every_layer(config):
+    model = ViT(config).eval()
+    B = 2
+    images = torch.randn(B, 3, config.image_size, config.image_size)
+    assert model.patch_embed(images).shape == (B, config.num_patches, config.dim)
+    tokens = model.embed(images)
+    assert tokens.shape == (B, config.seq_len, config.dim)
+    for block in model.blocks:
+        tokens, _ = block(tokens)
+        assert tokens.shape == (B, config.seq_len, config.dim)
+    assert model.blocks[0].mlp.fc1(tokens).shape == (B, config.seq_len, config.mlp_dim)
+    assert model.norm(tokens)[:, 0].shape == (B, config.dim)
+    logits, attentions = model(images, return_attention=True)
+    assert logits.shape == (B, config.num_classes)
+    assert len(attentions) == config.depth
+    for a in attentions:
+        assert a.shape == (B, config.heads, config.seq_len, config.seq_len)
+        torch.testing.assert_close(a.sum(-1), torch.ones(B, config.heads, config.seq_len))
+    torch.testing.assert_close(logits, model(images), rtol=1e-5, atol=1e-5)
+
+
+def test_vit_b_16_parameter_count_equals_torchvision():
+    ours = sum(p.numel() for p in ViT(ViTConfig.vit_b_16()).parameters())
+    theirs = sum(p.numel() for p in torchvision.models.vit_b_16().parameters())
+    assert ours == theirs == 86_567_656
+
+
+def test_seed_model_is_small():
+    assert sum(p.numel() for p in ViT(ViTConfig.cifar10_seed()).parameters()) < 200_000
+
+
+def test_resize_pos_embed_keeps_cls_and_makes_the_new_grid():
+    torch.manual_seed(0)
+    pos = torch.randn(1, 1 + 8 * 8, 48)
+    bigger = resize_pos_embed(pos, 14)
+    assert bigger.shape == (1, 1 + 14 * 14, 48)
+    assert torch.equal(bigger[:, 0], pos[:, 0])
+    # A constant field stays constant under bicubic resizing.
+    flat = torch.ones(1, 1 + 16, 4)
+    torch.testing.assert_close(resize_pos_embed(flat, 7), torch.ones(1, 1 + 49, 4))
+
+
+def test_resize_image_size_lets_the_model_take_new_images():
+    model = ViT(ViTConfig.cifar10_seed()).eval()
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\).*\(1, 3, 48, 48\)"):
+        model(torch.randn(1, 3, 48, 48))
+    model.resize_image_size(48)
+    assert model(torch.randn(1, 3, 48, 48)).shape == (1, 10)
+    assert model.config.image_size == 48 and model.pos_embed.shape == (1, 1 + 12 * 12, 48)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(patch_size=5), "patch_size 5 must divide image_size 32"),
+    (dict(dim=50), "dim 50 must be divisible by heads 4"),
+    (dict(depth=0), "must be positive"),
+    (dict(dropout=1.5), r"dropout probabilities must lie in \[0, 1\)"),
+])
+def test_bad_config_raises_value_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        ViTConfig.cifar10_seed(**bad)
+
+
+def test_wrong_channel_count_raises():
+    model = ViT(ViTConfig.cifar10_seed())
+    with pytest.raises(ValueError, match=r"expects images of shape \(B, 3, 32, 32\), got \(2, 1, 32, 32\)"):
+        model(torch.randn(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="got \\(3, 32, 32\\)"):
+        model(torch.randn(3, 32, 32))
+
+
+def test_dropout_only_in_training_mode():
+    torch.manual_seed(0)
+    model = ViT(ViTConfig.cifar10_seed(dropout=0.5, attention_dropout=0.5))
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))
+    model.train()
+    assert not torch.allclose(model(x), model(x))
+    assert not torch.allclose(F.softmax(model(x), -1), F.softmax(model.eval()(x), -1))
