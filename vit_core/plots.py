@@ -31,3 +31,53 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float 
                 ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_history(histories: dict, title: str | None = None):
+    """Loss and accuracy per epoch for one or more runs: {"run name": fit()'s history}.
+
+    Training curves are dashed, test curves solid, one colour per run; accuracies are
+    fractions in [0, 1] in the history and drawn as percentages.
+    """
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (name, history) in enumerate(histories.items()):
+        colour = f"C{i}"
+        epochs = [h["epoch"] for h in history]
+        for split, style in (("train", "--"), ("test", "-")):
+            if all(h.get(f"{split}_loss") is not None for h in history):
+                ax_loss.plot(epochs, [h[f"{split}_loss"] for h in history], style, color=colour,
+                             label=f"{name} ({split})", marker="o" if len(epochs) < 3 else None)
+                ax_acc.plot(epochs, [100 * h[f"{split}_acc"] for h in history], style, color=colour,
+                            label=f"{name} ({split})", marker="o" if len(epochs) < 3 else None)
+    for ax, label in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy (%)")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(preds, labels, class_names, title: str | None = None):
+    """Confusion matrix, each row (true class) normalised to 100%: where each class's images go."""
+    preds, labels = torch.as_tensor(preds).cpu().long(), torch.as_tensor(labels).cpu().long()
+    k = len(class_names)
+    counts = torch.bincount(labels * k + preds, minlength=k * k).reshape(k, k)  # (true, predicted)
+    percent = 100 * counts / counts.sum(1, keepdim=True).clamp(min=1)
+    size = max(4.0, 0.5 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(percent.numpy(), cmap="Blues", vmin=0, vmax=100)
+    if k <= 20:  # numbers stay readable up to about 20 classes
+        for t in range(k):
+            for p in range(k):
+                ax.text(p, t, f"{percent[t, p]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if percent[t, p] > 50 else "black")
+    ax.set_xticks(range(k), class_names, rotation=90 if k > 2 else 0, fontsize=8)
+    ax.set_yticks(range(k), class_names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or f"confusion (% of each true class), accuracy {100 * (preds == labels).float().mean():.1f}%")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,453 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.16.0
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-notebooks/vit-notebooks/blob/main/notebooks/01_patch_embeddings.ipynb)
+#
+# # 01 · Patch embeddings: an image becomes a sequence of tokens
+#
+# A Transformer reads a *sequence* of vectors. An image is a grid of pixels. The first idea
+# of the Vision Transformer (Dosovitskiy et al., 2021, "An Image is Worth 16x16 Words") is
+# almost embarrassingly simple: cut the image into square patches, flatten each patch into
+# a vector, and multiply it by one shared matrix. Each patch is now a "word".
+#
+# **What you will learn**
+# - how a real image is cut into a grid of patches, and in which order the patches become a sequence;
+# - three ways to write the patchify + project step (reshape/permute, one einops `rearrange`,
+#   a strided `Conv2d`), and a proof that they compute the same numbers;
+# - that `vit_core.PatchEmbedding` is exactly that step;
+# - the shapes of every tensor for a 32 px CIFAR model and for ViT-Base/16 at 224 px;
+# - what the patch size does to sequence length, attention cost and measured speed.
+
+# %%
+# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+import subprocess, sys
+from pathlib import Path
+if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
+    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
+                   "pip install -q einops timm", shell=True, check=True)
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
+            if (p / "vit_core").is_dir())
+sys.path.insert(0, str(ROOT))
+from vit_core import env
+env.describe()  # profile and hardware of this run, printed first
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+from vit_core import PatchEmbedding, ViT, ViTConfig
+from vit_core.data import CIFAR10_CLASSES, load_tensors, source_name
+from vit_core.plots import save_figure
+
+torch.manual_seed(0)
+DEVICE = env.get_device()
+
+# Hyper-parameters of this notebook, in one place.
+IMAGE_SIZE = 32       # CIFAR-10 images are 32 x 32 pixels
+PATCH_SIZE = 4        # side of one patch, in pixels: the seed model's choice
+DIM = 48              # embedding width of the seed model
+ATOL = RTOL = 1e-5    # float32 tolerance: sums done in a different order differ by ~1e-7
+TIMING_BATCH = 8      # images per timed forward pass
+TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the fastest is kept
+
+# %% [markdown]
+# ## 1. A real image
+#
+# We take one test image from CIFAR-10 (the offline JPEG copy when it is on disk). Its
+# tensor has the layout PyTorch uses everywhere: channels first, $(C, H, W) = (3, 32, 32)$.
+
+# %%
+images, labels = load_tensors("cifar10", "test")  # uint8 (10000, 3, 32, 32), int64 (10000,)
+SOURCE = source_name("cifar10")
+bird = CIFAR10_CLASSES.index("bird")
+index = (labels == bird).nonzero().flatten()[3].item()  # a bird on a clear blue sky
+image = images[index].float() / 255  # (3, 32, 32) in [0, 1]
+print(f"image {index} of {SOURCE} test split, class {CIFAR10_CLASSES[labels[index]]!r}, "
+      f"shape {tuple(image.shape)}, dtype {image.dtype}")
+assert image.shape == (3, IMAGE_SIZE, IMAGE_SIZE) and 0 <= image.min() and image.max() <= 1
+
+# %% [markdown]
+# ## 2. From a grid of pixels to a sequence of patches
+#
+# With patch side $P$, an image $x \in \mathbb{R}^{C \times H \times W}$ splits into a grid of
+# $\frac{H}{P} \times \frac{W}{P}$ patches, that is
+#
+# $$N = \frac{H\,W}{P^2} \quad\text{patches, each flattened to a vector of length } P^2 C .$$
+#
+# For CIFAR with $P = 4$: $N = 32 \cdot 32 / 16 = 64$ patches of $4 \cdot 4 \cdot 3 = 48$
+# numbers. The patches are read in **row-major order** (left to right, then top to bottom),
+# like words on a page. The ViT paper writes the result as $x_p \in \mathbb{R}^{N \times (P^2 C)}$.
+#
+# The most explicit way to get there is a `reshape` that *splits* each spatial axis into
+# (which patch, where inside the patch), then a `permute` that brings the two "which patch"
+# axes to the front:
+
+# %%
+def patchify_reshape(images: torch.Tensor, p: int) -> torch.Tensor:
+    """(B, C, H, W) images -> (B, N, C*p*p) flattened patches, row-major patch order."""
+    B, C, H, W = images.shape
+    gh, gw = H // p, W // p  # patches per column and per row
+    x = images.reshape(B, C, gh, p, gw, p)  # (B, C, gh, p, gw, p): H = gh*p, W = gw*p
+    x = x.permute(0, 2, 4, 1, 3, 5)  # (B, gh, gw, C, p, p): patch index first, its pixels last
+    return x.reshape(B, gh * gw, C * p * p)  # (B, N, C*p*p)
+
+
+batch = image.unsqueeze(0)  # (1, 3, 32, 32): a batch of one
+patches = patchify_reshape(batch, PATCH_SIZE)  # (1, 64, 48)
+print("patches:", tuple(patches.shape))
+assert patches.shape == (1, (IMAGE_SIZE // PATCH_SIZE) ** 2, 3 * PATCH_SIZE ** 2)
+
+# %% [markdown]
+# Let us *see* it. Left: the image. Middle: the same image with the $8 \times 8$ patch grid and
+# each patch's position in the sequence. Right: the sequence itself, one row per token, each
+# row the 16 pixels of that patch in raster order (shown in colour; the model sees the 48
+# numbers $R_1..R_{16}, G_1..G_{16}, B_1..B_{16}$). Bottom: the first tokens, in order, as the
+# encoder will read them.
+
+# %%
+def show_patch_figure(image: torch.Tensor, patches: torch.Tensor, p: int, title: str, first: int = 24):
+    """Image | patch grid with sequence indices | token matrix; below: the first tokens."""
+    C, H, W = image.shape
+    g = H // p
+    fig = plt.figure(figsize=(12, 5.2))
+    grid_spec = fig.add_gridspec(2, 3, height_ratios=[4, 1])
+    ax_img, ax_grid, ax_seq = (fig.add_subplot(grid_spec[0, i]) for i in range(3))
+    ax_img.imshow(image.permute(1, 2, 0))  # (H, W, C) for imshow
+    ax_img.set_title(f"image {C}x{H}x{W}")
+    ax_grid.imshow(image.permute(1, 2, 0))
+    for k in range(1, g):
+        ax_grid.axhline(k * p - 0.5, color="white", lw=1)
+        ax_grid.axvline(k * p - 0.5, color="white", lw=1)
+    for n in range(g * g):
+        row, col = divmod(n, g)
+        ax_grid.text(col * p + p / 2 - 0.5, row * p + p / 2 - 0.5, str(n), ha="center", va="center",
+                     fontsize=6, color="yellow")
+    ax_grid.set_title(f"{g}x{g} grid of {p}x{p} patches")
+    pixels = rearrange(patches[0], "n (c pp) -> n pp c", c=C)  # (N, p*p, C): one row per token
+    ax_seq.imshow(pixels, aspect="auto", interpolation="nearest")
+    ax_seq.set_title(f"sequence: {g * g} tokens x {p * p} pixels x {C}")
+    ax_seq.set_xlabel("pixel inside the patch (raster order)")
+    ax_seq.set_ylabel("token index")
+    for ax in (ax_img, ax_grid):
+        ax.axis("off")
+    strip = fig.add_subplot(grid_spec[1, :])
+    tiles = rearrange(patches[0, :first], "n (c p1 p2) -> n p1 p2 c", c=C, p1=p)  # (first, p, p, C)
+    tiles = F.pad(tiles, (0, 0, 0, 1, 0, 0), value=1.0)  # a white column after each tile
+    strip.imshow(rearrange(tiles, "n p1 p2 c -> p1 (n p2) c"), interpolation="nearest")
+    strip.set_xticks([(p + 1) * n + (p - 1) / 2 for n in range(first)], [str(n) for n in range(first)],
+                     fontsize=7)
+    strip.set_yticks([])
+    strip.set_title(f"the first {first} of {g * g} tokens, in the order the encoder reads them", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+fig = show_patch_figure(image, patches, PATCH_SIZE, f"{SOURCE}, test image {index}")
+save_figure(fig, "01_patches")
+plt.show()
+
+# %% [markdown]
+# Pictures can lie, so let us check the order with numbers: token $n$ must be the patch at
+# grid row $\lfloor n / 8 \rfloor$ and column $n \bmod 8$.
+
+# %%
+g = IMAGE_SIZE // PATCH_SIZE
+for n in [0, 1, 7, 8, 37, 63]:
+    row, col = divmod(n, g)
+    crop = image[:, row * PATCH_SIZE:(row + 1) * PATCH_SIZE, col * PATCH_SIZE:(col + 1) * PATCH_SIZE]  # (3, p, p)
+    assert torch.equal(patches[0, n], crop.flatten()), n
+print(f"token n is the crop at (row n // {g}, column n % {g}): checked for 6 tokens")
+
+# %% [markdown]
+# ## 3. The same cut in one line of einops
+#
+# `einops.rearrange` says the whole reshape/permute dance as a sentence: "split height into
+# (grid rows, p1) and width into (grid columns, p2); make one axis of all patches and one axis
+# of everything inside a patch". Both versions only *move* numbers, never add them, so they
+# must agree **exactly** (`torch.equal`, not just close).
+
+# %%
+def patchify_einops(images: torch.Tensor, p: int) -> torch.Tensor:
+    return rearrange(images, "b c (gh p1) (gw p2) -> b (gh gw) (c p1 p2)", p1=p, p2=p)  # (B, N, C*p*p)
+
+
+torch.manual_seed(0)
+random_images = torch.rand(4, 3, IMAGE_SIZE, IMAGE_SIZE)  # (4, 3, 32, 32)
+by_reshape = patchify_reshape(random_images, PATCH_SIZE)
+by_einops = patchify_einops(random_images, PATCH_SIZE)
+assert torch.equal(by_reshape, by_einops)
+assert torch.equal(patchify_einops(batch, PATCH_SIZE), patches)
+print("reshape/permute == einops rearrange: bit for bit")
+
+# %% [markdown]
+# ## 4. The linear projection, and why it is a convolution
+#
+# Each flattened patch $x_p^n \in \mathbb{R}^{P^2 C}$ is mapped to a $D$-dimensional token by
+# one matrix $E \in \mathbb{R}^{(P^2 C) \times D}$ and a bias $b$, **shared by all patches**:
+#
+# $$z^n = x_p^n E + b, \qquad n = 1, \dots, N .$$
+#
+# In PyTorch that is an `nn.Linear(P*P*C, D)` applied to the `(B, N, P*P*C)` tensor.
+#
+# Now look at a `Conv2d(C, D, kernel_size=P, stride=P)`. Its kernel covers a $P \times P$
+# window, and with stride $P$ the windows tile the image without overlap: every output
+# position sees exactly one patch and computes a dot product of that patch with each of the
+# $D$ kernels, plus a bias. That *is* $x_p^n E + b$. The only difference is bookkeeping: the
+# conv stores its weight as $(D, C, P, P)$ where the Linear stores $(D, P^2 C)$, and the
+# conv's output comes out as a $(B, D, H/P, W/P)$ image that we flatten back into a sequence.
+#
+# Because we flattened each patch in $(c, p_1, p_2)$ order, the Linear weight folds into the
+# conv kernel with a single `rearrange`:
+
+# %%
+torch.manual_seed(0)
+linear = nn.Linear(3 * PATCH_SIZE ** 2, DIM)  # E and b, shared by all 64 patches
+conv = nn.Conv2d(3, DIM, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)
+with torch.no_grad():
+    conv.weight.copy_(rearrange(linear.weight, "d (c p1 p2) -> d c p1 p2", c=3, p1=PATCH_SIZE))  # (D, C, P, P)
+    conv.bias.copy_(linear.bias)
+
+tokens_linear = linear(by_einops)  # (4, 64, 48)
+feature_map = conv(random_images)  # (4, 48, 8, 8): one D-vector per grid cell
+tokens_conv = rearrange(feature_map, "b d gh gw -> b (gh gw) d")  # (4, 64, 48), row-major like the patches
+max_diff = (tokens_linear - tokens_conv).abs().max().item()
+print(f"Linear over patches vs strided Conv2d: max |difference| = {max_diff:.2e}")
+assert torch.allclose(tokens_linear, tokens_conv, rtol=RTOL, atol=ATOL)
+
+# %% [markdown]
+# The difference is not zero but about $10^{-7}$: the two kernels add the same 48 products in a
+# different order, and float32 addition is not associative. That is why the check is
+# `torch.allclose` with `rtol = atol = 1e-5`: comfortably above float32 rounding, far below
+# anything a wrong weight layout would produce. (Try it: fold the weight as
+# `"d (p1 p2 c) -> d c p1 p2"` instead and the difference jumps to order 1.)
+
+# %%
+wrong = nn.Conv2d(3, DIM, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)
+with torch.no_grad():
+    wrong.weight.copy_(rearrange(linear.weight, "d (p1 p2 c) -> d c p1 p2", c=3, p1=PATCH_SIZE))
+    wrong.bias.copy_(linear.bias)
+wrong_diff = (rearrange(wrong(random_images), "b d gh gw -> b (gh gw) d") - tokens_linear).abs().max().item()
+print(f"with the weight folded in the wrong order: max |difference| = {wrong_diff:.2e}")
+assert wrong_diff > 1000 * ATOL  # the tolerance can tell a layout bug from rounding
+
+# %% [markdown]
+# ## 5. `vit_core.PatchEmbedding` is exactly this
+#
+# The library uses the convolution (it is one fused kernel and needs no reshape of the
+# input). Give it the Linear's weights and it must produce the same tokens as all three
+# versions above.
+
+# %%
+config = ViTConfig.cifar10_seed()
+patch_embed = PatchEmbedding(config)
+print(patch_embed)
+with torch.no_grad():
+    patch_embed.proj.weight.copy_(rearrange(linear.weight, "d (c p1 p2) -> d c p1 p2", c=3, p1=PATCH_SIZE))
+    patch_embed.proj.bias.copy_(linear.bias)
+tokens_core = patch_embed(random_images)  # (4, 64, 48)
+assert tokens_core.shape == (4, config.num_patches, config.dim)
+assert torch.allclose(tokens_core, tokens_linear, rtol=RTOL, atol=ATOL)
+assert torch.allclose(tokens_core, tokens_conv, rtol=RTOL, atol=ATOL)
+print(f"vit_core.PatchEmbedding == Linear over patches: max |difference| = "
+      f"{(tokens_core - tokens_linear).abs().max():.2e}")
+
+# %% [markdown]
+# From here on we use `PatchEmbedding` (and inside `ViT`, `model.patch_embed`).
+#
+# ## 6. Every shape, for CIFAR and for ViT-Base/16
+#
+# After the patch embedding the ViT prepends one learned **CLS token** (notebook 02) and
+# adds position embeddings, so the encoder sees $N + 1$ tokens of width $D$. The table is
+# computed from the configs, and every number in it is then *checked against real tensors*
+# coming out of `ViT.embed`.
+#
+# No 224 px photograph is available offline, so for the ViT-Base/16 row we **upsample our
+# 32 px CIFAR image to 224 px** (bicubic). It is blurry, but its shapes are exactly those of an
+# ImageNet image.
+
+# %%
+def shape_row(name: str, cfg: ViTConfig) -> dict:
+    return {"model": name, "image": f"{cfg.in_channels}x{cfg.image_size}x{cfg.image_size}",
+            "patch": cfg.patch_size, "grid": f"{cfg.grid_size}x{cfg.grid_size}",
+            "patches N": cfg.num_patches, "patch vector P*P*C": cfg.patch_size ** 2 * cfg.in_channels,
+            "tokens N+1": cfg.seq_len, "embedding D": cfg.dim}
+
+
+def print_table(rows: list[dict]):
+    columns = list(rows[0])
+    widths = [max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in columns]
+    print("  ".join(str(c).rjust(w) for c, w in zip(columns, widths)))
+    for r in rows:
+        print("  ".join(str(r[c]).rjust(w) for c, w in zip(columns, widths)))
+
+
+configs = {"CIFAR seed (32 px, /4)": ViTConfig.cifar10_seed(), "ViT-B/16 (224 px)": ViTConfig.vit_b_16()}
+print_table([shape_row(name, cfg) for name, cfg in configs.items()])
+
+# %%
+image_224 = F.interpolate(batch, size=(224, 224), mode="bicubic", align_corners=False).clamp(0, 1)  # (1, 3, 224, 224)
+for name, cfg in configs.items():
+    model = ViT(cfg).eval()
+    x = batch if cfg.image_size == IMAGE_SIZE else image_224
+    with torch.no_grad():
+        patch_tokens = model.patch_embed(x)  # (1, N, D)
+        sequence = model.embed(x)  # (1, N + 1, D): CLS first, positions added
+    assert patchify_einops(x, cfg.patch_size).shape == (1, cfg.num_patches, cfg.patch_size ** 2 * 3)
+    assert patch_tokens.shape == (1, cfg.num_patches, cfg.dim)
+    assert sequence.shape == (1, cfg.seq_len, cfg.dim)
+    print(f"{name}: patch tokens {tuple(patch_tokens.shape)}, encoder input {tuple(sequence.shape)}")
+    del model
+
+# %% [markdown]
+# The same picture at 224 px with 16 px patches: $14 \times 14 = 196$ patches, each a vector
+# of $16 \cdot 16 \cdot 3 = 768$ numbers. For ViT-B/16 the patch vector happens to have the
+# same length as the embedding ($D = 768$), so $E$ is square; that is a coincidence of this
+# model, not a rule.
+
+# %%
+patches_224 = patchify_einops(image_224, 16)  # (1, 196, 768)
+fig = show_patch_figure(image_224[0], patches_224, 16, first=14,
+                        title=f"{SOURCE}, test image {index}, upsampled 32 -> 224 px (bicubic) for illustration")
+save_figure(fig, "01_patches_224")
+plt.show()
+
+# %% [markdown]
+# ## 7. Patch size sets the sequence length, and attention pays for it quadratically
+#
+# Halving the patch side quadruples the number of tokens, $N = (S/P)^2$ for an $S$ px image.
+# Self-attention (notebook 03) compares every token with every other, so each head in each
+# layer builds an $(N{+}1) \times (N{+}1)$ matrix: the cost grows like $N^2 = S^4 / P^4$.
+# Meanwhile the parameter count moves much less: only $E$ (size $P^2 C \times D$) and the
+# position table ($(N{+}1) \times D$) depend on $P$.
+#
+# We build the seed model (dim 48, depth 4, 4 heads) for every patch size that divides 32 px
+# and **time** a forward pass of a batch of 8 images on this machine (fastest of a few runs).
+
+# %%
+def time_forward(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
+    """Fastest of `repeats` wall times of model(x), in milliseconds.
+
+    On the CPU we time with one thread: on a shared machine, several threads wait on each other
+    and the numbers scatter by 10x; one thread gives stable, comparable numbers. The minimum is
+    the run least disturbed by anything else on the machine. On a GPU we synchronise around it.
+    """
+    times, threads = [], torch.get_num_threads()
+    if not x.is_cuda:
+        torch.set_num_threads(1)
+    with torch.inference_mode():
+        model(x)  # warm-up: allocations, kernel selection
+        for _ in range(repeats):
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return 1000 * min(times)
+
+
+TIMED_ON = env.hardware_name()
+if DEVICE.type == "cpu":
+    TIMED_ON = TIMED_ON.replace(f"{torch.get_num_threads()} threads", "timed on 1 thread")
+cost_rows = []
+x = random_images[:1].expand(TIMING_BATCH, -1, -1, -1).contiguous().to(DEVICE)  # (8, 3, 32, 32)
+for p in [16, 8, 4, 2, 1]:
+    cfg = ViTConfig.cifar10_seed(patch_size=p)
+    model = ViT(cfg).to(DEVICE).eval()
+    cost_rows.append({"patch P": p, "grid": f"{cfg.grid_size}x{cfg.grid_size}", "tokens N+1": cfg.seq_len,
+                      "attn entries/head": cfg.seq_len ** 2,
+                      "params": sum(t.numel() for t in model.parameters()),
+                      "forward ms": round(time_forward(model, x, TIMING_REPEATS), 2)})
+    del model
+print(f"seed ViT on {IMAGE_SIZE} px, batch {TIMING_BATCH}, measured on {TIMED_ON}:")
+print_table(cost_rows)
+
+# %% [markdown]
+# Checks on the table: tokens follow $(S/P)^2 + 1$, attention entries are the square of that,
+# the parameter count changes by less than 1.5x (most of that is the position table at $P=1$)
+# while attention entries change by thousands, and the measured time follows the tokens.
+
+# %%
+for r in cost_rows:
+    assert r["tokens N+1"] == (IMAGE_SIZE // r["patch P"]) ** 2 + 1
+    assert r["attn entries/head"] == r["tokens N+1"] ** 2
+params = [r["params"] for r in cost_rows]
+ms = {r["patch P"]: r["forward ms"] for r in cost_rows}
+entries = [r["attn entries/head"] for r in cost_rows]
+print(f"P=16 -> P=1: params x{max(params) / min(params):.2f}, attention entries x{max(entries) / min(entries):,.0f}, "
+      f"forward time x{ms[1] / ms[16]:.0f} (P=1 vs P=4: x{ms[1] / ms[4]:.0f})")
+assert max(params) / min(params) < 1.5
+assert ms[1] > 5 * ms[4] and ms[2] > ms[8]
+
+# %% [markdown]
+# On a log-log plot, time against tokens: at short sequences fixed overheads (the MLPs,
+# LayerNorms, Python) dominate and the curve is flat; once attention dominates it bends up
+# towards the slope-2 line of $N^2$. The dashed lines show slope 1 and slope 2 for reference.
+
+# %%
+tokens = np.array([r["tokens N+1"] for r in cost_rows], dtype=float)
+millis = np.array([r["forward ms"] for r in cost_rows])
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+axes[0].loglog(tokens, millis, "o-", label="measured forward time")
+for slope, style in [(1, ":"), (2, "--")]:
+    axes[0].loglog(tokens, millis[-1] * (tokens / tokens[-1]) ** slope, "k" + style, lw=0.8,
+                   label=f"slope {slope}")
+for t, m, r in zip(tokens, millis, cost_rows):
+    axes[0].annotate(f"P={r['patch P']}", (t, m), textcoords="offset points", xytext=(4, -10), fontsize=8)
+axes[0].set(xlabel="tokens N+1", ylabel="ms per batch of 8", title=f"seed ViT forward\n{TIMED_ON}")
+axes[0].legend(fontsize=8)
+axes[1].bar([str(r["patch P"]) for r in cost_rows], [r["attn entries/head"] for r in cost_rows])
+axes[1].set_yscale("log")
+axes[1].set(xlabel="patch size P (px)", ylabel="entries per attention matrix", title="(N+1)^2 per head per layer")
+fig.tight_layout()
+save_figure(fig, "01_patch_size_cost")
+plt.show()
+
+# %% [markdown]
+# The same arithmetic at 224 px, for the patch sizes of the published models
+# (ViT-B/32, B/16, L/14 and a hypothetical /8). These are **computed from shapes**, not timed:
+
+# %%
+rows_224 = []
+for p in [32, 16, 14, 8]:
+    cfg = ViTConfig.vit_b_16(patch_size=p)
+    rows_224.append({"patch P": p, "grid": f"{cfg.grid_size}x{cfg.grid_size}", "tokens N+1": cfg.seq_len,
+                     "attn entries/head": cfg.seq_len ** 2,
+                     "vs /16": f"x{cfg.seq_len ** 2 / ViTConfig.vit_b_16().seq_len ** 2:.2f}"})
+print_table(rows_224)
+assert rows_224[1]["tokens N+1"] == 197  # the famous 196 patches + CLS of ViT-B/16
+
+# %% [markdown]
+# ## Summary
+#
+# - Patchify = split each spatial axis into (grid, inside-patch) and flatten; reshape/permute and
+#   einops agree bit for bit.
+# - A Linear over flattened patches and a `Conv2d(kernel=stride=P)` are the same map once the
+#   weight is folded into $(D, C, P, P)$; they agree to ~$10^{-7}$ (float32 rounding).
+# - `vit_core.PatchEmbedding` is that map; the ViT then has $N + 1$ tokens of width $D$.
+# - The patch size is the main knob on cost: $N \propto P^{-2}$ tokens, $N^2 \propto P^{-4}$ attention
+#   entries, while the parameter count hardly changes.
+#
+# Next, notebook 02: the tokens carry no idea *where* they came from — until we add position
+# embeddings.

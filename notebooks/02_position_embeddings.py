@@ -1,0 +1,548 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.16.0
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-notebooks/vit-notebooks/blob/main/notebooks/02_position_embeddings.ipynb)
+#
+# # 02 · The CLS token and position embeddings
+#
+# Notebook 01 turned an image into a sequence of patch tokens. Two things are still missing
+# before the encoder can do its job: a place to collect the answer (the **CLS token**), and any
+# notion of **where** a patch came from. This notebook proves that the encoder, on its own, is
+# blind to patch order, then looks at how position embeddings fix that and what they learn.
+#
+# **What you will learn**
+# - what the CLS token is and where it sits in the sequence;
+# - why a Transformer encoder without position embeddings cannot tell an image from a
+#   patch-shuffled version of it (with a proof and an exact check);
+# - 1-D learned position embeddings versus fixed 2-D sine-cosine ones;
+# - how to read the position-similarity grid of the ViT paper (fig. 7, centre), for a fresh,
+#   a briefly trained and a sine-cosine table;
+# - how to resize position embeddings so that a model accepts a new image size.
+
+# %%
+# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+import subprocess, sys
+from pathlib import Path
+if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
+    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
+                   "pip install -q einops timm", shell=True, check=True)
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
+            if (p / "vit_core").is_dir())
+sys.path.insert(0, str(ROOT))
+from vit_core import env
+env.describe()  # profile and hardware of this run, printed first
+
+# %%
+import copy
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from vit_core import ViT, ViTConfig, resize_pos_embed
+from vit_core.attention_maps import patch_distances, pos_embed_similarity
+from vit_core.data import CIFAR10_CLASSES, TensorLoader, load_tensors, source_name, subset
+from vit_core.plots import save_figure
+from vit_core.train import TrainConfig, evaluate, fit
+
+torch.manual_seed(0)
+DEVICE = env.get_device()
+
+# Hyper-parameters of this notebook, in one place.
+ATOL = 1e-5              # float32 tolerance for "the same numbers" (observed differences ~1e-7)
+TRAIN_PER_CLASS = env.pick(full=None, smoke=300)   # training images per class (None: all 5,000)
+TEST_PER_CLASS = env.pick(full=None, smoke=100)    # test images per class (None: all 1,000)
+BATCH_SIZE = 128         # images per training step
+TRAIN = TrainConfig(epochs=env.pick(full=3, smoke=2),  # a brief run: enough to see structure appear
+                    lr=2e-3,                # peak learning rate (AdamW)
+                    warmup_epochs=0.5,      # linear warmup, in epochs
+                    weight_decay=0.05)      # on matrices only; never on pos_embed / cls_token
+if env.is_smoke() and DEVICE.type == "cpu":
+    torch.set_num_threads(1)  # smoke runs share a few CPU cores with other jobs: one thread avoids threads waiting on each other
+NEW_IMAGE_SIZE = 64      # pixels: the size we resize the trained model to in section 6
+# Where the brief run is saved (checkpoint + history). Notebook 03 looks at the same run: whichever
+# notebook runs first trains it, the other (or a re-run) loads the finished checkpoint.
+RUN_DIR = env.data_dir() / "runs" / f"02_position_embeddings_brief_{env.get_profile()}"
+
+# %% [markdown]
+# ## 1. The sequence the encoder really sees
+#
+# The ViT prepends one learned vector $x_\text{class}$ to the $N$ patch tokens and adds a
+# learned position vector to every token (eq. 1 of the paper):
+#
+# $$z_0 = [\,x_\text{class};\; x_p^1 E;\; x_p^2 E;\; \dots;\; x_p^N E\,] + E_\text{pos},
+# \qquad E_\text{pos} \in \mathbb{R}^{(N+1) \times D}.$$
+#
+# The CLS token belongs to no patch. It is the same vector for every image, so it carries no
+# information at the start; through attention it gathers whatever the classification needs,
+# and after the last block the head reads only that token: $\hat y = \text{head}(\text{LN}(z_L^0))$.
+#
+# `ViT.embed` builds $z_0$. We check it term by term on real CIFAR-10 images.
+
+# %%
+config = ViTConfig.cifar10_seed()
+model = ViT(config).to(DEVICE).eval()
+test_images, test_labels = load_tensors("cifar10", "test")  # uint8 (10000, 3, 32, 32)
+test_images, test_labels = subset(test_images, test_labels, per_class=TEST_PER_CLASS)
+test_loader = TensorLoader(test_images, test_labels, 500, train=False, device=DEVICE)
+images, labels = next(iter(test_loader))  # (500, 3, 32, 32) normalised, on DEVICE
+images, labels = images[:8], labels[:8]
+print(f"{source_name('cifar10')}: {len(test_labels):,} test images; using a batch of {len(images)}")
+
+with torch.no_grad():
+    z0 = model.embed(images)  # (8, 65, 48)
+    patch_tokens = model.patch_embed(images)  # (8, 64, 48)
+print(f"patch tokens {tuple(patch_tokens.shape)} -> encoder input z0 {tuple(z0.shape)}")
+assert z0.shape == (8, config.num_patches + 1, config.dim)
+assert torch.allclose(z0[:, 0], (model.cls_token[:, 0] + model.pos_embed[:, 0]).expand(8, -1))  # same for every image
+assert torch.allclose(z0[:, 1:], patch_tokens + model.pos_embed[:, 1:], atol=ATOL)
+
+# %% [markdown]
+# ## 2. Without positions, the encoder sees a *set*
+#
+# Let $\Pi$ be a permutation matrix that reorders the $N+1$ tokens, $X \mapsto \Pi X$. Follow it
+# through one encoder block:
+#
+# - LayerNorm, the MLP and the residual additions act on each token separately, so they
+#   commute with reordering: $f(\Pi X) = \Pi f(X)$.
+# - Self-attention with $Q = XW_Q$, $K = XW_K$, $V = XW_V$ gives, since $\Pi^\top \Pi = I$ and a
+#   row-wise softmax does not care in which order the rows come,
+#
+# $$\operatorname{softmax}\!\Big(\frac{\Pi Q (\Pi K)^\top}{\sqrt{d}}\Big)\, \Pi V
+# = \Pi\, \operatorname{softmax}\!\Big(\frac{Q K^\top}{\sqrt{d}}\Big) \Pi^\top \Pi V
+# = \Pi\, \operatorname{Attn}(X).$$
+#
+# So the whole encoder is **permutation-equivariant**: $\text{Enc}(\Pi X) = \Pi\,\text{Enc}(X)$.
+# Shuffle only the patch tokens (keep the CLS token first) and the CLS output, the only thing
+# the head reads, cannot change at all: the model is blind to patch order.
+#
+# We test this with the real `vit_core` encoder, feeding it the CLS token and the patch
+# tokens *without* adding $E_\text{pos}$.
+
+# %%
+torch.manual_seed(1)
+perm = torch.randperm(config.num_patches, device=DEVICE)  # a random reordering of the 64 patches
+cls = model.cls_token.expand(len(images), -1, -1)  # (8, 1, 48)
+tokens = torch.cat([cls, patch_tokens], dim=1)  # (8, 65, 48): CLS first, no positions
+shuffled = torch.cat([cls, patch_tokens[:, perm]], dim=1)  # (8, 65, 48): same tokens, new order
+
+with torch.no_grad():
+    out, _ = model.encoder(tokens)  # (8, 65, 48)
+    out_shuffled, _ = model.encoder(shuffled)  # (8, 65, 48)
+cls_diff = (out[:, 0] - out_shuffled[:, 0]).abs().max().item()
+print(f"no positions: max |CLS output difference| after shuffling the patches = {cls_diff:.1e}")
+assert torch.allclose(out[:, 0], out_shuffled[:, 0], atol=ATOL)  # CLS output unchanged
+assert torch.allclose(out[:, 1:][:, perm], out_shuffled[:, 1:], atol=ATOL)  # patches: moved, not changed
+
+# %% [markdown]
+# Now add the position embeddings, as `ViT.embed` does. The patches move, but position
+# vector $n$ stays at slot $n$, so every moved patch now gets a *different* position added:
+
+# %%
+with torch.no_grad():
+    out_pos, _ = model.encoder(tokens + model.pos_embed)  # (8, 65, 48)
+    out_pos_shuffled, _ = model.encoder(shuffled + model.pos_embed)  # (8, 65, 48)
+pos_diff = (out_pos[:, 0] - out_pos_shuffled[:, 0]).abs().max().item()
+print(f"with positions: max |CLS output difference| after shuffling the patches = {pos_diff:.1e}")
+assert pos_diff > 10 * ATOL and pos_diff > 100 * cls_diff
+
+# %% [markdown]
+# The difference is real but small, for two reasons that both belong to a *fresh* model. Its
+# position vectors are small (standard deviation 0.02, against patch tokens of order 1). And
+# its attention is nearly uniform (queries and keys come from small random weights, so all
+# scores are close to 0 and every softmax row is close to $1/N$): a plain average of all tokens
+# does not care about their order either. Training changes both; we come back to this with a
+# trained model in section 5.
+#
+# The same experiment on pictures: below, a CIFAR-10 image and the same image with its 64
+# patches shuffled. A copy of the model whose position table is set to zero gives **identical**
+# logits for both.
+
+# %%
+def shuffle_patches(images: torch.Tensor, perm: torch.Tensor, p: int) -> torch.Tensor:
+    """Move the image's p x p patches to new places in the grid: patch perm[n] goes to slot n."""
+    g = images.shape[-1] // p
+    patches = rearrange(images, "b c (gh p1) (gw p2) -> b (gh gw) c p1 p2", p1=p, p2=p)  # (B, N, C, p, p)
+    return rearrange(patches[:, perm], "b (gh gw) c p1 p2 -> b c (gh p1) (gw p2)", gh=g)  # (B, C, H, W)
+
+
+scrambled = shuffle_patches(images, perm, config.patch_size)  # (8, 3, 32, 32)
+no_position_model = copy.deepcopy(model)
+with torch.no_grad():
+    no_position_model.pos_embed.zero_()
+    logits_np, logits_np_scrambled = no_position_model(images), no_position_model(scrambled)
+    logits, logits_scrambled = model(images), model(scrambled)
+print(f"zero positions: max |logit difference| = {(logits_np - logits_np_scrambled).abs().max():.1e}")
+print(f"with positions: max |logit difference| = {(logits - logits_scrambled).abs().max():.1e}")
+assert torch.allclose(logits_np, logits_np_scrambled, atol=ATOL)
+
+# %%
+def to_display(x: torch.Tensor) -> torch.Tensor:
+    """Normalised (C, H, W) -> (H, W, C) in [0, 1] for imshow."""
+    mean = torch.tensor(test_loader.mean.flatten().tolist()).view(3, 1, 1)
+    std = torch.tensor(test_loader.std.flatten().tolist()).view(3, 1, 1)
+    return (x.cpu() * std + mean).clamp(0, 1).permute(1, 2, 0)
+
+
+fig, axes = plt.subplots(1, 2, figsize=(5, 2.8))
+for ax, img, title in zip(axes, [images[0], scrambled[0]], ["original", "64 patches shuffled"]):
+    ax.imshow(to_display(img))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+fig.suptitle(f"{source_name('cifar10')}: identical logits without positions", fontsize=8)
+fig.tight_layout()
+save_figure(fig, "02_shuffled_patches")
+plt.show()
+
+# %% [markdown]
+# ## 3. Two kinds of position embedding
+#
+# **1-D learned** (what the ViT uses): $E_\text{pos}$ is simply a table of $(N+1) \times D$ free
+# parameters, one row per slot in the sequence, trained by back-propagation like any weight.
+# Nothing in it says that slot 9 sits *below* slot 1 in the image: the 2-D layout has to be
+# learned from data. The paper (appendix D.4) found that giving it the layout explicitly
+# barely helps once trained; the learned table discovers it.
+#
+# **2-D sine-cosine** (fixed, no parameters): split the $D$ channels into four quarters and
+# write a patch's row $r$ and column $c$ as waves of $D/4$ frequencies
+# $\omega_k = 10000^{-k/(D/4)}$, $k = 0, \dots, D/4 - 1$:
+#
+# $$\text{pe}(r, c) = \big[\sin(\omega_k r),\; \cos(\omega_k r),\; \sin(\omega_k c),\; \cos(\omega_k c)\big]_{k}.$$
+#
+# Two useful facts follow from $\sin^2 + \cos^2 = 1$ and $\cos a \cos b + \sin a \sin b = \cos(a - b)$:
+# every vector has the same length $\sqrt{D/2}$, and the dot product of two positions,
+# $\sum_k \cos(\omega_k \Delta r) + \cos(\omega_k \Delta c)$, depends only on the **offset**
+# $(\Delta r, \Delta c)$ between them, not on where they are.
+
+# %%
+def sincos_2d(grid: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embeddings for a grid x grid patch layout: (grid*grid, dim)."""
+    if dim % 4:
+        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")  # (g, g) each
+    omega = temperature ** -(torch.arange(dim // 4) / (dim // 4))  # (D/4,): slow to fast waves
+    r = rows.flatten()[:, None].float() * omega  # (g*g, D/4)
+    c = cols.flatten()[:, None].float() * omega  # (g*g, D/4)
+    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=1)  # (g*g, D), row-major patches
+
+
+g = config.grid_size
+sincos = sincos_2d(g, config.dim)  # (64, 48)
+norms = sincos.norm(dim=1)
+print(f"sin-cos table {tuple(sincos.shape)}; every norm = {norms.min():.4f}..{norms.max():.4f}, "
+      f"sqrt(D/2) = {math.sqrt(config.dim / 2):.4f}")
+assert torch.allclose(norms, torch.full_like(norms, math.sqrt(config.dim / 2)), atol=1e-4)
+
+# %% [markdown]
+# ## 4. The position-similarity grid
+#
+# How do we *look* at a table of 64 vectors in 48 dimensions? The ViT paper compares every
+# position with every other by cosine similarity,
+#
+# $$S_{ij} = \frac{e_i \cdot e_j}{\lVert e_i \rVert\, \lVert e_j \rVert},$$
+#
+# and draws, for each patch position $i$ (laid out on the $8 \times 8$ grid), a small
+# $8 \times 8$ map of $S_{ij}$ over all $j$. If the table encodes 2-D layout, each small map has a
+# bright spot at its own position that fades with distance.
+#
+# We compute $S$ inline and check it against `vit_core.attention_maps.pos_embed_similarity`,
+# which the later notebooks use.
+
+# %%
+def similarity_grid(pos: torch.Tensor) -> torch.Tensor:
+    """(g*g, D) patch position embeddings -> (g, g, g, g) cosine similarities."""
+    unit = F.normalize(pos.float(), dim=-1)  # (g*g, D), unit length
+    grid = math.isqrt(pos.shape[0])
+    return rearrange(unit @ unit.T, "(i j) (k l) -> i j k l", i=grid, k=grid)  # (g, g, g, g)
+
+
+sim_sincos = similarity_grid(sincos)
+assert torch.allclose(sim_sincos, pos_embed_similarity(sincos), atol=ATOL)
+# with a leading CLS row, vit_core drops it: the grid covers patch positions only
+assert torch.allclose(similarity_grid(model.pos_embed[0, 1:].detach().cpu()),
+                      pos_embed_similarity(model.pos_embed.cpu()), atol=ATOL)
+
+
+def plot_similarity_grid(sim: torch.Tensor, title: str):
+    """Fig. 7 (centre) of the ViT paper: one small similarity map per patch position.
+
+    The g x g maps are tiled into one mosaic (a one-pixel gap between maps), one imshow.
+    """
+    g = sim.shape[0]
+    padded = F.pad(sim.cpu(), (0, 1, 0, 1), value=float("nan"))  # (g, g, g+1, g+1): NaN gap, drawn blank
+    mosaic = rearrange(padded, "i j k l -> (i k) (j l)")[:-1, :-1]  # (g*(g+1)-1, g*(g+1)-1)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    shown = ax.imshow(mosaic, vmin=-1, vmax=1, cmap="viridis")
+    centres = [i * (g + 1) + (g - 1) / 2 for i in range(g)]
+    ax.set_xticks(centres, [str(i + 1) for i in range(g)])
+    ax.set_yticks(centres, [str(i + 1) for i in range(g)])
+    ax.tick_params(length=0)
+    ax.set(xlabel="input patch column", ylabel="input patch row")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(shown, ax=ax, shrink=0.7, label="cosine similarity")
+    return fig
+
+
+fig = plot_similarity_grid(sim_sincos, "2-D sine-cosine position embeddings (fixed)")
+save_figure(fig, "02_pos_similarity_sincos")
+plt.show()
+
+# %% [markdown]
+# Every small map is a bright blob centred on its own patch, and all 64 blobs have the same
+# shape, exactly as the offset argument predicts. Both claims, checked:
+
+# %%
+flat = rearrange(sim_sincos, "i j k l -> (i j) (k l)")  # (64, 64)
+distance = patch_distances(g, 1)  # (64, 64): distance between patch centres, in patches
+rows, cols = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
+offsets = torch.stack([rows.flatten(), cols.flatten()], 1)  # (64, 2): (row, column) of each patch
+delta = offsets[:, None] - offsets[None]  # (64, 64, 2): offset between every pair
+for dr, dc in [(0, 1), (1, 0), (2, -3), (5, 5)]:
+    same_offset = flat[(delta[..., 0] == dr) & (delta[..., 1] == dc)]
+    assert same_offset.max() - same_offset.min() < 1e-5, (dr, dc)  # one value per offset
+nearest = flat.masked_fill(torch.eye(g * g, dtype=torch.bool), -2).argmax(dim=1)  # most similar other patch
+assert (distance[torch.arange(g * g), nearest] == 1).all()
+print("sin-cos: similarity depends only on the offset; every patch's most similar other patch is a neighbour")
+
+# %% [markdown]
+# Now the seed model's *learned* table, fresh from initialisation. Each row is an independent
+# draw from a truncated normal, so random 48-dimensional vectors are nearly orthogonal: the maps
+# show a single bright pixel (the patch itself) on noise. No layout at all, yet.
+
+# %%
+def position_table(model: ViT) -> torch.Tensor:
+    return model.pos_embed[0, 1:].detach().cpu()  # (g*g, D): the CLS slot has no grid position
+
+
+def near_far(sim: torch.Tensor) -> tuple[float, float]:
+    """Mean cosine similarity of position pairs 1 patch apart and of pairs >= 4 patches apart."""
+    flat = rearrange(sim, "i j k l -> (i j) (k l)")
+    dist = patch_distances(sim.shape[0], 1)
+    return flat[dist == 1].mean().item(), flat[dist >= 4].mean().item()
+
+
+sim_init = similarity_grid(position_table(model))
+init_near, init_far = near_far(sim_init)
+print(f"fresh learned table: mean similarity of neighbours {init_near:+.3f}, of patches >= 4 apart {init_far:+.3f}")
+assert abs(init_near - init_far) < 0.05  # no layout: neighbours are no more alike than distant patches
+fig = plot_similarity_grid(sim_init, "learned 1-D position embeddings, fresh initialisation")
+save_figure(fig, "02_pos_similarity_init")
+plt.show()
+
+# %% [markdown]
+# ## 5. Train briefly and watch the layout appear
+#
+# We train the seed model on CIFAR-10 with `vit_core.train.fit` (AdamW, warmup then cosine
+# decay; pad-4 random crops and flips). This is a *short* run, meant only to let the position
+# table pick up structure, not to reach a good accuracy (later notebooks train properly).
+# `fit` saves it under `data/runs/`; run this cell again and it loads the finished run instead
+# of training (delete the folder to train afresh).
+
+# %%
+train_images, train_labels = load_tensors("cifar10", "train")  # uint8 (50000, 3, 32, 32)
+if TRAIN_PER_CLASS is not None:
+    train_images, train_labels = subset(train_images, train_labels, per_class=TRAIN_PER_CLASS)
+train_loader = TensorLoader(train_images, train_labels, BATCH_SIZE, train=True, device=DEVICE)
+print(f"training on {len(train_labels):,} images of {source_name('cifar10')}, "
+      f"{TRAIN.epochs} epochs x {len(train_loader)} steps of {BATCH_SIZE}")
+
+torch.manual_seed(0)
+trained = ViT(config)
+trained.load_state_dict(model.state_dict())  # start from the very table we just looked at
+history = fit(trained, train_loader, test_loader, TRAIN, out_dir=RUN_DIR, resume=True, device=DEVICE)
+trained.eval()
+final = history[-1]
+print(f"after {TRAIN.epochs} epochs: test accuracy {final['test_acc']:.1%} on {len(test_labels):,} images "
+      f"(chance is 10%), {sum(h['seconds'] for h in history):.0f} s on {env.hardware_name()}")
+
+# %% [markdown]
+# The similarity grid of the trained table. Compare with the fresh one above: each position
+# now resembles its neighbours, and the small maps start to show blobs around their own patch
+# (and, typically, stripes along its row and column, as in the paper's figure).
+
+# %%
+sim_trained = similarity_grid(position_table(trained))
+trained_near, trained_far = near_far(sim_trained)
+print(f"trained learned table: neighbours {trained_near:+.3f}, patches >= 4 apart {trained_far:+.3f} "
+      f"(fresh: {init_near:+.3f}, {init_far:+.3f})")
+assert trained_near - trained_far > init_near - init_far  # training made neighbours more alike
+fig = plot_similarity_grid(sim_trained, f"learned 1-D position embeddings after {TRAIN.epochs} short epochs "
+                                        f"({env.get_profile()} profile)")
+save_figure(fig, "02_pos_similarity_trained")
+plt.show()
+
+# %% [markdown]
+# One curve summarises the three grids: the mean similarity of two positions as a function of
+# the distance between their patches.
+
+# %%
+def similarity_by_distance(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = rearrange(sim, "i j k l -> (i j) (k l)")
+    dist = patch_distances(sim.shape[0], 1).round(decimals=3)
+    values = dist.unique()[1:]  # skip distance 0 (a patch with itself)
+    return values, torch.stack([flat[dist == d].mean() for d in values])
+
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for sim, label in [(sim_sincos, "2-D sine-cosine (fixed)"), (sim_init, "learned, fresh"),
+                   (sim_trained, f"learned, after {TRAIN.epochs} epochs")]:
+    d, s = similarity_by_distance(sim)
+    ax.plot(d, s, "o-", ms=3, label=label)
+ax.set(xlabel="distance between patches (in patches)", ylabel="mean cosine similarity",
+       title="position similarity against distance")
+ax.axhline(0, color="k", lw=0.5)
+ax.legend(fontsize=8)
+fig.tight_layout()
+save_figure(fig, "02_pos_similarity_vs_distance")
+plt.show()
+
+# %% [markdown]
+# Does the trained model actually *use* the positions? First the experiment of section 2 again,
+# now with the trained model: shuffle the patch tokens, keep the position table in place, and
+# compare the CLS outputs.
+
+# %%
+with torch.no_grad():
+    trained_tokens = torch.cat([trained.cls_token.expand(len(images), -1, -1), trained.patch_embed(images)], 1)  # (8, 65, 48)
+    trained_shuffled = torch.cat([trained_tokens[:, :1], trained_tokens[:, 1:][:, perm]], 1)  # (8, 65, 48)
+    out_t, _ = trained.encoder(trained_tokens + trained.pos_embed)
+    out_t_shuffled, _ = trained.encoder(trained_shuffled + trained.pos_embed)
+trained_diff = (out_t[:, 0] - out_t_shuffled[:, 0]).abs().max().item()
+print(f"max |CLS output difference| after shuffling: fresh model {pos_diff:.1e}, trained model {trained_diff:.1e}")
+assert trained_diff > 10 * pos_diff
+
+# %% [markdown]
+# And on whole images: accuracy on the test images with their patches shuffled (one fixed
+# permutation for all images) against the intact images. A model that ignored the positions
+# would score the same on both.
+
+# %%
+with torch.no_grad():
+    correct = {"intact": 0, "patches shuffled": 0}
+    for x, y in test_loader:
+        correct["intact"] += (trained(x).argmax(-1) == y).sum().item()
+        correct["patches shuffled"] += (trained(shuffle_patches(x, perm, config.patch_size)).argmax(-1) == y).sum().item()
+for name, c in correct.items():
+    print(f"{name:>17}: {c / len(test_labels):.1%} test accuracy")
+assert abs(correct["intact"] / len(test_labels) - final["test_acc"]) < 1e-6  # same number fit reported
+
+# %% [markdown]
+# ## 6. A new image size: resizing the position table
+#
+# Everything in the ViT is independent of the number of tokens *except* $E_\text{pos}$, which
+# has exactly $N + 1$ rows. Feed a 64 px image to a model trained at 32 px (patch 4) and it makes
+# a $16 \times 16$ grid, 257 tokens, but owns only 65 position vectors. The paper's fix for
+# fine-tuning at higher resolution: view the 64 patch vectors as an $8 \times 8$ image with $D$
+# channels, resize it (bicubic) to $16 \times 16$, and keep the CLS vector as it is, since it
+# has no place on the grid.
+#
+# Inline, that is one `rearrange`, one `F.interpolate` and one `cat`. It must equal
+# `vit_core.resize_pos_embed`:
+
+# %%
+new_grid = NEW_IMAGE_SIZE // config.patch_size
+old_pos = trained.pos_embed.detach().cpu()  # (1, 65, 48)
+as_image = rearrange(old_pos[:, 1:], "1 (gh gw) d -> 1 d gh gw", gh=g)  # (1, 48, 8, 8)
+resized = F.interpolate(as_image, size=(new_grid, new_grid), mode="bicubic", align_corners=False)  # (1, 48, 16, 16)
+inline_pos = torch.cat([old_pos[:, :1], rearrange(resized, "1 d gh gw -> 1 (gh gw) d")], dim=1)  # (1, 257, 48)
+core_pos = resize_pos_embed(old_pos, new_grid)
+print(f"position table {tuple(old_pos.shape)} -> {tuple(core_pos.shape)}")
+assert core_pos.shape == (1, 1 + new_grid ** 2, config.dim)
+assert torch.allclose(inline_pos, core_pos, atol=ATOL)
+assert torch.equal(core_pos[:, 0], old_pos[:, 0])  # the CLS position is kept untouched
+
+# %% [markdown]
+# The model refuses the wrong size with a message that says what to do, and accepts it after
+# `ViT.resize_image_size`:
+
+# %%
+big_images = F.interpolate(images, size=(NEW_IMAGE_SIZE, NEW_IMAGE_SIZE), mode="bilinear",
+                           align_corners=False)  # (8, 3, 64, 64): CIFAR upsampled, no bigger images offline
+try:
+    trained(big_images)
+    raise AssertionError("a 32 px model must reject 64 px images")
+except ValueError as error:
+    print("before resizing:", error)
+
+resized_model = copy.deepcopy(trained).resize_image_size(NEW_IMAGE_SIZE)
+with torch.no_grad():
+    big_logits = resized_model(big_images)  # (8, 10)
+print(f"after resizing: pos_embed {tuple(resized_model.pos_embed.shape)}, logits {tuple(big_logits.shape)}")
+assert resized_model.config.grid_size == new_grid and resized_model.config.seq_len == 1 + new_grid ** 2
+assert torch.equal(resized_model.pos_embed.detach().cpu(), core_pos)
+assert torch.equal(resized_model.pos_embed[:, 0], trained.pos_embed[:, 0])
+
+# %% [markdown]
+# Before and after, side by side: three channels of the table drawn as images (the resize is a
+# smooth upsampling of each), and the similarity map of the position at the same place in the
+# image (grid cell (2, 5) at 8x8, cell (5, 11) at 16x16; their centres lie one original pixel
+# apart). The layout survives the resize.
+
+# %%
+def similarity_map(pos: torch.Tensor, row: int, col: int) -> torch.Tensor:
+    return similarity_grid(pos)[row, col]  # (g, g)
+
+
+new_table = core_pos[0, 1:]  # (256, 48)
+channels = [0, 1, 2]
+fig, axes = plt.subplots(2, len(channels) + 1, figsize=(9, 4.8))
+for row_axes, table, grid, (r, c), name in [(axes[0], old_pos[0, 1:], g, (2, 5), f"{g}x{g} (trained)"),
+                                            (axes[1], new_table, new_grid, (5, 11), f"{new_grid}x{new_grid} (bicubic)")]:
+    planes = rearrange(table, "(gh gw) d -> d gh gw", gh=grid)  # (D, grid, grid)
+    for ax, ch in zip(row_axes, channels):
+        ax.imshow(planes[ch], cmap="coolwarm")
+        ax.set_title(f"{name}: channel {ch}", fontsize=8)
+    row_axes[-1].imshow(similarity_map(table, r, c), vmin=-1, vmax=1)
+    row_axes[-1].plot(c, r, "r+", ms=8)
+    row_axes[-1].set_title(f"{name}: similarity to cell ({r}, {c})", fontsize=8)
+    for ax in row_axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+fig.tight_layout()
+save_figure(fig, "02_pos_resize")
+plt.show()
+
+# %%
+before = similarity_map(old_pos[0, 1:], 2, 5)  # (8, 8)
+after = similarity_map(new_table, 5, 11)  # (16, 16)
+after_pooled = F.avg_pool2d(after[None, None], 2)[0, 0]  # (8, 8): the 16x16 map averaged back to 8x8
+corr = torch.corrcoef(torch.stack([before.flatten(), after_pooled.flatten()]))[0, 1].item()
+print(f"correlation of the similarity map before and after resizing (pooled to 8x8): {corr:.3f}")
+assert corr > 0.5
+
+# %% [markdown]
+# A resized table is a starting point, not a finished model: the paper fine-tunes after
+# resizing. Without it, how well does our briefly trained model do on 64 px (upsampled) test
+# images? Measured, not assumed:
+
+# %%
+big_loader = TensorLoader(test_images, test_labels, 500, train=False, image_size=NEW_IMAGE_SIZE, device=DEVICE)
+big = evaluate(resized_model, big_loader)
+print(f"test accuracy at 32 px: {final['test_acc']:.1%}; at {NEW_IMAGE_SIZE} px after resizing "
+      f"the table, no fine-tuning: {big['acc']:.1%} ({len(test_labels):,} images, {source_name('cifar10')})")
+
+# %% [markdown]
+# ## Summary
+#
+# - The encoder input is $[x_\text{class}; x_p E] + E_\text{pos}$; the head reads only the CLS slot.
+# - Without $E_\text{pos}$ the encoder is permutation-equivariant, so a patch-shuffled image
+#   gives exactly the same CLS output and logits (checked to $10^{-5}$). With $E_\text{pos}$ it does not.
+# - 2-D sine-cosine embeddings encode the layout by construction (similarity depends only on the offset);
+#   learned 1-D embeddings start as noise and acquire the layout from data, visible after a short run.
+# - `resize_pos_embed` / `ViT.resize_image_size` interpolate the patch positions bicubically and keep CLS.
+#
+# Next, notebook 03: the attention that mixes these tokens.

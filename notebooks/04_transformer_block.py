@@ -1,0 +1,697 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.16.4
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-notebooks/vit-notebooks/blob/main/notebooks/04_transformer_block.ipynb)
+#
+# # 04 · The Transformer encoder block
+#
+# Attention lets tokens exchange information. The encoder block wraps it with three more
+# pieces: LayerNorm, a small per-token MLP, and two residual connections. This notebook builds
+# each piece from scratch, proves it equal to `vit_core`, and then measures why the *order* of
+# those pieces matters.
+#
+# **What you will learn**
+# - LayerNorm written out by hand, and why it normalises each token on its own;
+# - the MLP with GELU, and how GELU differs from ReLU;
+# - the pre-norm residual block and the encoder stack, built inline and checked against
+#   `vit_core.Block` and `vit_core.Encoder` with the same weights;
+# - pre-norm (ViT) against post-norm (the original Transformer), in equations and in a
+#   measurement of activation and gradient norms through a deep stack at initialisation;
+# - which names HuggingFace, torchvision and timm give to the same parts;
+# - how the residual stream's statistics change through depth, for the seed model and ViT-B/16
+#   at initialisation, on real CIFAR-10 images.
+
+# %%
+# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+import subprocess, sys
+from pathlib import Path
+if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
+    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
+                   "pip install -q einops timm", shell=True, check=True)
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
+            if (p / "vit_core").is_dir())
+sys.path.insert(0, str(ROOT))
+from vit_core import env
+env.describe()  # profile and hardware of this run, printed first
+
+# %% [markdown]
+# Everything in this notebook is a float32 comparison or a forward pass at initialisation, so it
+# runs on the CPU even where a GPU exists: the checks test the maths, not a kernel's rounding.
+# The knobs that change between the full and the smoke profile are all in the next cell.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision
+from vit_core.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors, source_name, subset
+from vit_core.plots import save_figure
+
+torch.manual_seed(0)
+CONFIG = ViTConfig.cifar10_seed()                  # dim 48, 4 heads, MLP 192: the series' seed model
+NORM_DEPTH = env.pick(full=24, smoke=12)           # blocks in the pre-norm vs post-norm stacks
+NORM_SEEDS = env.pick(full=4, smoke=2)             # random initialisations averaged per curve
+NORM_BATCH = 16                                    # random token sequences per measurement
+STATS_PER_CLASS = env.pick(full=2, smoke=1)        # CIFAR-10 test images per class, seed model
+STATS_VITB_IMAGES = env.pick(full=4, smoke=2)      # of those, how many go through ViT-B/16 at 224 px
+TOL = 1e-5                                         # max |diff| allowed between inline and vit_core (float32)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item()
+
+
+# %% [markdown]
+# ## 1 · LayerNorm
+#
+# For one token $x \in \mathbb{R}^D$, LayerNorm subtracts the token's own mean, divides by its own
+# standard deviation, then applies a learned per-channel scale $\gamma$ and shift $\beta$:
+#
+# $$\mu = \frac{1}{D}\sum_{i=1}^{D} x_i, \qquad
+# \sigma^2 = \frac{1}{D}\sum_{i=1}^{D} (x_i - \mu)^2, \qquad
+# \mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta .$$
+#
+# The variance divides by $D$, not $D-1$ (it is the *biased* estimate), and $\epsilon$ keeps a
+# constant token from dividing by zero; ViTs use $\epsilon = 10^{-6}$.
+
+# %%
+def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    mean = x.mean(dim=-1, keepdim=True)  # (..., 1): one mean per token
+    var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1): divide by D, not D - 1
+    return weight * (x - mean) / torch.sqrt(var + eps) + bias  # (..., D)
+
+
+reference_norm = nn.LayerNorm(CONFIG.dim, eps=CONFIG.layer_norm_eps)
+with torch.no_grad():  # random gamma and beta, so the check covers them too
+    reference_norm.weight.normal_()
+    reference_norm.bias.normal_()
+tokens = 3 * torch.randn(4, CONFIG.seq_len, CONFIG.dim) + 5  # (B, N, D), deliberately not centred
+ours = layer_norm(tokens, reference_norm.weight, reference_norm.bias, CONFIG.layer_norm_eps)
+with torch.no_grad():
+    diff = max_diff(ours, reference_norm(tokens))
+    unbiased = reference_norm.weight * (tokens - tokens.mean(-1, keepdim=True)) / torch.sqrt(
+        tokens.var(-1, keepdim=True, unbiased=True) + CONFIG.layer_norm_eps) + reference_norm.bias
+    diff_unbiased = max_diff(unbiased, reference_norm(tokens))
+print(f"inline layer_norm vs nn.LayerNorm:     max |diff| = {diff:.2e}")
+print(f"same with the D - 1 variance (a slip): max |diff| = {diff_unbiased:.2e}")
+assert diff <= TOL and diff_unbiased > 1e-3
+
+# %% [markdown]
+# Two properties follow from the formula. With $\gamma = 1, \beta = 0$ every token comes out with
+# mean 0 and standard deviation 1 (up to $\epsilon$). And because the statistics are taken over
+# the channels of one token, not over the batch (as BatchNorm does), the result for one image
+# does not depend on which other images share its batch.
+
+# %%
+plain = layer_norm(tokens, torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps)  # (B, N, D)
+token_means = plain.mean(dim=-1)  # (B, N)
+token_stds = plain.var(dim=-1, unbiased=False).sqrt()  # (B, N)
+print(f"per-token mean: max |mean| = {token_means.abs().max():.1e}")
+print(f"per-token std:  min {token_stds.min():.6f}, max {token_stds.max():.6f}")
+alone = layer_norm(tokens[:1], torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps)
+print(f"image 0 normalised alone vs inside the batch: max |diff| = {max_diff(alone, plain[:1]):.1e}")
+assert token_means.abs().max() < 1e-5 and (token_stds - 1).abs().max() < 1e-4
+assert torch.equal(alone, plain[:1])
+
+# %% [markdown]
+# The module version holds $\gamma$ and $\beta$ as parameters named `weight` and `bias`, like
+# `nn.LayerNorm`, so the two can swap weights.
+
+# %%
+class LayerNormInline(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))  # gamma
+        self.bias = nn.Parameter(torch.zeros(dim))   # beta
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return layer_norm(x, self.weight, self.bias, self.eps)
+
+
+# %% [markdown]
+# ## 2 · The MLP and GELU
+#
+# The MLP's non-linearity is the Gaussian Error Linear Unit. It weights its input by the
+# probability that a standard normal variable is smaller, $\Phi(x)$:
+#
+# $$\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\frac{x}{\sqrt{2}}\right)
+# \;\approx\; \frac{x}{2}\left(1 + \tanh\!\left(\sqrt{2/\pi}\,\bigl(x + 0.044715\,x^3\bigr)\right)\right).$$
+#
+# ViT, torchvision and timm use the exact erf form; the tanh form is a cheaper approximation
+# (GPT-2 used it). Unlike $\mathrm{ReLU}(x) = \max(0, x)$, GELU is smooth, lets small negative
+# inputs through a little, and dips slightly below zero.
+
+# %%
+def gelu(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+
+
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+grid = torch.linspace(-4, 4, 2001)
+print(f"inline gelu vs F.gelu:                       max |diff| = {max_diff(gelu(grid), F.gelu(grid)):.1e}")
+print(f"tanh approximation vs exact GELU on [-4, 4]: max |diff| = {max_diff(gelu_tanh(grid), gelu(grid)):.1e}")
+lowest = gelu(grid).argmin()
+print(f"GELU's minimum: {gelu(grid)[lowest]:.4f} at x = {grid[lowest]:.3f}")
+assert max_diff(gelu(grid), F.gelu(grid)) <= TOL
+assert max_diff(gelu_tanh(grid), F.gelu(grid, approximate="tanh")) <= TOL
+
+# %%
+x = grid.clone().requires_grad_(True)
+curves = {"GELU": gelu(x), "ReLU": F.relu(x)}
+fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(9, 3.2))
+for name, y in curves.items():
+    slope, = torch.autograd.grad(y.sum(), x)  # elementwise functions: d(sum)/dx_i = f'(x_i)
+    ax_f.plot(grid, y.detach(), label=name)
+    ax_d.plot(grid, slope, label=name)
+ax_f.set(title="activation", xlabel="x", ylabel="f(x)")
+ax_d.set(title="derivative (autograd)", xlabel="x", ylabel="f'(x)")
+for ax in (ax_f, ax_d):
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.legend()
+fig.tight_layout()
+save_figure(fig, "04_transformer_block_gelu_vs_relu")
+plt.show()
+
+# %% [markdown]
+# The MLP widens each token from $D$ to $M$ channels (in ViT $M = 4D$), applies GELU, and
+# projects back:
+#
+# $$\mathrm{MLP}(x) = W_2\,\mathrm{GELU}(W_1 x + b_1) + b_2, \qquad
+# W_1 \in \mathbb{R}^{M \times D},\; W_2 \in \mathbb{R}^{D \times M}.$$
+#
+# It sees one token at a time: attention is the only place where tokens mix. So permuting the
+# tokens permutes the output, and nothing else changes.
+
+# %%
+class FeedForward(nn.Module):
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.dim, config.mlp_dim)
+        self.fc2 = nn.Linear(config.mlp_dim, config.dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(gelu(self.fc1(x)))  # (B, N, mlp_dim) inside, (B, N, dim) out
+
+
+reference_mlp = MLP(CONFIG)
+our_mlp = FeedForward(CONFIG)
+our_mlp.load_state_dict(reference_mlp.state_dict())  # strict: the parameter names must match too
+order = torch.randperm(CONFIG.seq_len)
+with torch.no_grad():
+    diff = max_diff(our_mlp(tokens), reference_mlp(tokens))
+    diff_perm = max_diff(our_mlp(tokens[:, order]), our_mlp(tokens)[:, order])
+print(f"FeedForward vs vit_core.MLP:            max |diff| = {diff:.2e}")
+print(f"MLP(permuted tokens) vs permuted MLP:   max |diff| = {diff_perm:.2e}")
+assert diff <= TOL and diff_perm <= TOL
+
+# %% [markdown]
+# ## 3 · The pre-norm residual block
+#
+# A ViT block (Dosovitskiy et al., 2021, eq. 2–3) normalises the input of each sub-layer and adds
+# the sub-layer's output back onto the unnormalised stream $z$:
+#
+# $$z' = z + \mathrm{MSA}\bigl(\mathrm{LN}_1(z)\bigr), \qquad
+# z_{\text{out}} = z' + \mathrm{MLP}\bigl(\mathrm{LN}_2(z')\bigr).$$
+#
+# $z$ is called the *residual stream*: every sub-layer reads a normalised copy of it and writes an
+# update into it. The attention is notebook 03's, taken from `vit_core`; LayerNorm and the MLP
+# are the inline versions above.
+
+# %%
+class PreNormBlock(nn.Module):
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.norm1 = LayerNormInline(config.dim, config.layer_norm_eps)
+        self.attn = Attention(config)
+        self.norm2 = LayerNormInline(config.dim, config.layer_norm_eps)
+        self.mlp = FeedForward(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attended, _ = self.attn(self.norm1(x))  # (B, N, dim)
+        x = x + attended                        # (B, N, dim)
+        return x + self.mlp(self.norm2(x))      # (B, N, dim)
+
+
+reference_block = Block(CONFIG)
+our_block = PreNormBlock(CONFIG)
+our_block.load_state_dict(reference_block.state_dict())
+with torch.no_grad():
+    diff = max_diff(our_block(tokens), reference_block(tokens)[0])
+print(f"PreNormBlock vs vit_core.Block: max |diff| = {diff:.2e}")
+assert diff <= TOL
+
+# %% [markdown]
+# A block maps $(B, N, D)$ to $(B, N, D)$, so blocks stack. Its parameters: two LayerNorms
+# ($2 \cdot 2D$), the fused query/key/value projection ($3D^2 + 3D$), the output projection
+# ($D^2 + D$) and the MLP ($2DM + M + D$), in all $4D^2 + 2DM + 9D + M$.
+
+# %%
+D, M = CONFIG.dim, CONFIG.mlp_dim
+per_block = 4 * D ** 2 + 2 * D * M + 9 * D + M
+counted = sum(p.numel() for p in reference_block.parameters())
+print(f"parameters per block: formula {per_block:,}, counted {counted:,}")
+assert per_block == counted
+
+# %% [markdown]
+# The encoder is nothing more than $L$ such blocks applied in turn,
+# $z_\ell = \mathrm{Block}_\ell(z_{\ell-1})$ for $\ell = 1, \dots, L$. Nothing in it knows the
+# order of the tokens; the positions were added to the tokens before the first block.
+
+# %%
+class EncoderInline(nn.Module):
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.blocks = nn.ModuleList(PreNormBlock(config) for _ in range(config.depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)  # (B, N, dim) all the way through
+        return x
+
+
+reference_encoder = Encoder(CONFIG)
+our_encoder = EncoderInline(CONFIG)
+our_encoder.load_state_dict(reference_encoder.state_dict())
+with torch.no_grad():
+    diff = max_diff(our_encoder(tokens), reference_encoder(tokens)[0])
+print(f"EncoderInline ({CONFIG.depth} blocks) vs vit_core.Encoder: max |diff| = {diff:.2e}")
+assert diff <= TOL
+
+# %% [markdown]
+# From here on the notebook uses `vit_core.Block` and `vit_core.Encoder`.
+#
+# ## 4 · Pre-norm against post-norm
+#
+# The original Transformer (Vaswani et al., 2017) put LayerNorm *after* the residual addition:
+#
+# $$\text{post-norm:}\quad z' = \mathrm{LN}_1\bigl(z + \mathrm{MSA}(z)\bigr), \qquad
+# z_{\text{out}} = \mathrm{LN}_2\bigl(z' + \mathrm{MLP}(z')\bigr),$$
+#
+# $$\text{pre-norm:}\quad z' = z + \mathrm{MSA}\bigl(\mathrm{LN}_1(z)\bigr), \qquad
+# z_{\text{out}} = z' + \mathrm{MLP}\bigl(\mathrm{LN}_2(z')\bigr).$$
+#
+# Unrolling pre-norm over $L$ blocks gives a plain sum,
+# $z_L = z_0 + \sum_{\ell=1}^{L} F_\ell$ where $F_\ell$ are the two sub-layer updates of block $\ell$,
+# so $\partial z_L / \partial z_\ell = I + \sum_{k>\ell} \partial F_k / \partial z_\ell$: there is
+# an identity path from the loss to every block. In post-norm, $2L$ LayerNorms sit *on* that path.
+# Xiong et al. (2020) showed that at initialisation the post-norm Transformer's parameter
+# gradients are largest near the output, which is why it needs a learning-rate warm-up, while
+# pre-norm's are well behaved. The price of pre-norm: nothing normalises the stream itself, so
+# it can grow with depth, and the model needs one last LayerNorm before the head (ViT's `norm`).
+#
+# The post-norm block reuses the same sub-layers, wired differently:
+
+# %%
+class PostNormBlock(nn.Module):
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.attn = Attention(config)
+        self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm1(x + self.attn(x)[0])  # (B, N, dim): the stream itself is normalised
+        return self.norm2(x + self.mlp(x))   # (B, N, dim)
+
+
+class PreNormOnly(Block):
+    """vit_core.Block without the attention weights in its output, to stack like PostNormBlock."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)[0]
+
+
+# %% [markdown]
+# **The experiment.** Stack `NORM_DEPTH` blocks of each kind at initialisation, feed random
+# token sequences with unit variance, read the first token through a final LayerNorm (pre-norm
+# only: post-norm's output is already normalised) and a linear head, and take the cross-entropy
+# against random labels. Measure, block by block, (a) the average per-token norm
+# $\lVert z_\ell \rVert_2$ of the residual stream and (b) the gradient norm of all the block's
+# parameters. Two initialisations of the Linear weights (biases zero):
+# - **vit_core's**: truncated normal with standard deviation 0.02, as in ViT and timm;
+# - **Xavier-uniform**, the original Transformer's, with variance $2 / (\text{fan\_in} + \text{fan\_out})$.
+
+# %%
+def init_linears(module: nn.Module, scheme: str) -> None:
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            if scheme == "vit_core (std 0.02)":
+                nn.init.trunc_normal_(layer.weight, std=0.02)
+            else:
+                nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+
+def measure_stack(kind: str, scheme: str, depth: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-block stream norms and parameter-gradient norms, both of shape (depth,)."""
+    torch.manual_seed(seed)
+    config = ViTConfig.cifar10_seed(depth=depth)
+    make = PreNormOnly if kind == "pre-norm" else PostNormBlock
+    blocks = nn.ModuleList(make(config) for _ in range(depth))
+    final_norm = nn.LayerNorm(config.dim) if kind == "pre-norm" else nn.Identity()
+    head = nn.Linear(config.dim, config.num_classes)
+    init_linears(blocks, scheme)
+    init_linears(head, scheme)
+    x = torch.randn(NORM_BATCH, config.seq_len, config.dim)  # (B, N, dim), unit variance
+    labels = torch.randint(0, config.num_classes, (NORM_BATCH,))
+    stream_norms = []
+    for block in blocks:
+        x = block(x)  # (B, N, dim)
+        stream_norms.append(x.detach().norm(dim=-1).mean())
+    F.cross_entropy(head(final_norm(x)[:, 0]), labels).backward()
+    grad_norms = [torch.cat([p.grad.flatten() for p in b.parameters()]).norm() for b in blocks]
+    return torch.stack(stream_norms), torch.stack(grad_norms)
+
+
+# %%
+SCHEMES = ("vit_core (std 0.02)", "Xavier-uniform")
+KINDS = ("pre-norm", "post-norm")
+results = {}
+for scheme in SCHEMES:
+    for kind in KINDS:
+        runs = [measure_stack(kind, scheme, NORM_DEPTH, seed) for seed in range(NORM_SEEDS)]
+        results[scheme, kind] = tuple(torch.stack(r).mean(dim=0) for r in zip(*runs))  # averaged over seeds
+
+print(f"{NORM_DEPTH} blocks, dim {CONFIG.dim}, mean of {NORM_SEEDS} initialisations")
+print(f"{'init':<22}{'kind':<11}{'|z| block 1':>12}{'|z| last':>10}{'grad block 1':>14}{'grad last':>11}{'last/first':>12}")
+for (scheme, kind), (norms, grads) in results.items():
+    print(f"{scheme:<22}{kind:<11}{norms[0]:>12.2f}{norms[-1]:>10.2f}"
+          f"{grads[0]:>14.3e}{grads[-1]:>11.3e}{grads[-1] / grads[0]:>12.2f}")
+
+# %%
+fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
+layers = torch.arange(1, NORM_DEPTH + 1)
+for row, scheme in enumerate(SCHEMES):
+    for kind in KINDS:
+        norms, grads = results[scheme, kind]
+        axes[row, 0].plot(layers, norms, marker=".", label=kind)
+        axes[row, 1].plot(layers, grads, marker=".", label=kind)
+    axes[row, 0].set(ylabel=f"{scheme}\nmean per-token norm of z")
+    axes[row, 1].set(ylabel="gradient norm of block parameters", yscale="log")
+axes[0, 0].set_title("residual stream after block l")
+axes[0, 1].set_title("gradient of block l's parameters")
+for ax in axes.flat:
+    ax.legend()
+for ax in axes[1]:
+    ax.set_xlabel("block l")
+fig.suptitle(f"pre-norm vs post-norm at initialisation ({NORM_DEPTH} blocks, random unit-variance tokens)")
+fig.tight_layout()
+save_figure(fig, "04_transformer_block_prenorm_vs_postnorm")
+plt.show()
+
+# %% [markdown]
+# What the measurement shows, each point checked by an assert below:
+# - **Post-norm** output tokens always have norm $\sqrt{D}$ (mean 0, variance 1 over $D$ channels):
+#   the stream cannot grow.
+# - With **vit_core's initialisation** at width $D = 48$, every Linear starts out shrinking its
+#   input: a weight of standard deviation 0.02 scales a unit-variance input of fan-in 48 by about
+#   $0.02\sqrt{48} \approx 0.14$. Each sub-layer writes almost nothing, both stacks begin close
+#   to the identity and look alike: stream and gradients are flat through depth. At this width
+#   the small init hides the difference at step 0 (section 6 shows that it is not as small at
+#   width 768).
+# - With **Xavier initialisation** the updates are large from the start. The pre-norm stream
+#   grows with depth and its gradients shrink towards the output (each later block's update is a
+#   smaller part of a larger sum); post-norm's gradients are larger near the output than near the
+#   input, the pattern Xiong et al. tie to the need for warm-up.
+
+# %%
+for (scheme, kind), (norms, grads) in results.items():
+    if kind == "post-norm":
+        assert (norms / math.sqrt(CONFIG.dim) - 1).abs().max() < 1e-3, "post-norm tokens have norm sqrt(D)"
+small_pre, small_post = results[SCHEMES[0], "pre-norm"], results[SCHEMES[0], "post-norm"]
+assert small_pre[0][-1] / small_pre[0][0] < 1.05, "small init: the pre-norm stream barely grows"
+for norms, grads in (small_pre, small_post):
+    assert grads.max() / grads.min() < 1.3, "small init: gradients are flat through depth"
+xavier_pre, xavier_post = results[SCHEMES[1], "pre-norm"], results[SCHEMES[1], "post-norm"]
+assert xavier_pre[0][-1] / xavier_pre[0][0] > 1.5, "Xavier: the pre-norm stream grows with depth"
+assert xavier_pre[1][-1] < xavier_pre[1][0], "Xavier: pre-norm gradients shrink towards the output"
+assert xavier_post[1][-1] > xavier_post[1][0], "Xavier: post-norm gradients grow towards the output"
+print("all pre-norm / post-norm observations hold for this run")
+
+# %% [markdown]
+# ## 5 · The same parts under other names
+#
+# Code and checkpoints elsewhere name these parts differently. HuggingFace `transformers` 4.x
+# (the names in most tutorials and in checkpoints such as `google/vit-base-patch16-224`) splits
+# attention into separate query, key and value Linears and each block into several small
+# classes; torchvision uses `nn.MultiheadAttention`, whose `in_proj_weight` stacks
+# $W_Q, W_K, W_V$ like `vit_core`'s fused `qkv`; timm uses the same names as `vit_core`, except
+# that `vit_core` keeps its blocks inside an `encoder`. In the table, `{i}` is the block index.
+# The torchvision, timm and vit_core names are checked by code against small instances of each
+# library's model; the HuggingFace names are checked only when `transformers` 4.x is installed.
+# (transformers 5 reorganised its ViT: blocks at `vit.layers.{i}`, attention as
+# `attention.q_proj` / `k_proj` / `v_proj` / `o_proj`, the MLP as `mlp.fc1` / `mlp.fc2`, no
+# `ViTEncoder`, `ViTSelfAttention`, `ViTIntermediate` or `ViTOutput` classes.)
+
+# %%
+IN_BLOCK = "in block"  # marks rows whose names are relative to one block
+NAME_TABLE = [  # (part, HuggingFace class, HuggingFace attribute paths, torchvision, timm, vit_core)
+    ("whole classifier", "ViTForImageClassification", (), "VisionTransformer", "VisionTransformer", "ViT"),
+    ("backbone without the head", "ViTModel", ("vit",), None, None, None),
+    ("patch projection (conv)", "ViTPatchEmbeddings", ("vit.embeddings.patch_embeddings.projection",),
+     "conv_proj", "patch_embed.proj", "patch_embed.proj"),
+    ("CLS token", "ViTEmbeddings", ("vit.embeddings.cls_token",), "class_token", "cls_token", "cls_token"),
+    ("position embeddings", "ViTEmbeddings", ("vit.embeddings.position_embeddings",),
+     "encoder.pos_embedding", "pos_embed", "pos_embed"),
+    ("stack of blocks", "ViTEncoder", ("vit.encoder.layer",), "encoder.layers", "blocks", "encoder.blocks"),
+    ("one block", "ViTLayer", ("vit.encoder.layer.{i}",),
+     "encoder.layers.encoder_layer_{i}", "blocks.{i}", "encoder.blocks.{i}"),
+    (IN_BLOCK, "LayerNorm before attention", "ViTLayer", ("layernorm_before",), "ln_1", "norm1", "norm1"),
+    (IN_BLOCK, "query, key, value", "ViTSelfAttention",
+     ("attention.attention.query", "attention.attention.key", "attention.attention.value"),
+     "self_attention.in_proj_weight", "attn.qkv", "attn.qkv"),
+    (IN_BLOCK, "attention output projection", "ViTSelfOutput", ("attention.output.dense",),
+     "self_attention.out_proj", "attn.proj", "attn.proj"),
+    (IN_BLOCK, "LayerNorm before MLP", "ViTLayer", ("layernorm_after",), "ln_2", "norm2", "norm2"),
+    (IN_BLOCK, "MLP first Linear (+GELU)", "ViTIntermediate", ("intermediate.dense",), "mlp.0", "mlp.fc1", "mlp.fc1"),
+    (IN_BLOCK, "MLP second Linear", "ViTOutput", ("output.dense",), "mlp.3", "mlp.fc2", "mlp.fc2"),
+    ("final LayerNorm", "ViTModel", ("vit.layernorm",), "encoder.ln", "norm", "norm"),
+    ("classification head", "ViTForImageClassification", ("classifier",), "heads.head", "head", "head"),
+]
+
+# %% [markdown]
+# To check the table, build a small instance of each library's model (2 blocks, width 48) and
+# look every name up. A name passes if it is the model's class, a sub-module or a parameter;
+# names inside a block are looked up in block 0. For HuggingFace the class must also own the
+# attribute: it is the class of that module or of one of its parents.
+
+# %%
+import timm
+import torchvision
+
+TINY = dict(image_size=32, patch_size=4, depth=2, heads=4, dim=48, mlp_dim=192, classes=10)
+models = {
+    "torchvision": torchvision.models.vision_transformer.VisionTransformer(
+        image_size=TINY["image_size"], patch_size=TINY["patch_size"], num_layers=TINY["depth"],
+        num_heads=TINY["heads"], hidden_dim=TINY["dim"], mlp_dim=TINY["mlp_dim"], num_classes=TINY["classes"]),
+    "timm": timm.models.vision_transformer.VisionTransformer(
+        img_size=TINY["image_size"], patch_size=TINY["patch_size"], embed_dim=TINY["dim"], depth=TINY["depth"],
+        num_heads=TINY["heads"], mlp_ratio=TINY["mlp_dim"] / TINY["dim"], num_classes=TINY["classes"]),
+    "vit_core": ViT(ViTConfig.cifar10_seed(depth=TINY["depth"])),
+}
+try:
+    import transformers
+    if transformers.__version__.startswith("4."):
+        models["HuggingFace"] = transformers.ViTForImageClassification(transformers.ViTConfig(
+            image_size=TINY["image_size"], patch_size=TINY["patch_size"], num_hidden_layers=TINY["depth"],
+            num_attention_heads=TINY["heads"], hidden_size=TINY["dim"], intermediate_size=TINY["mlp_dim"],
+            num_labels=TINY["classes"]))
+    else:
+        print(f"transformers {transformers.__version__} is installed, not 4.x: the HuggingFace (4.x) column "
+              f"is printed but not checked")
+except ImportError:
+    print("transformers is not installed here: the HuggingFace (4.x) column is printed but not checked")
+BLOCK_0 = {"HuggingFace": "vit.encoder.layer.0", "torchvision": "encoder.layers.encoder_layer_0",
+           "timm": "blocks.0", "vit_core": "encoder.blocks.0"}
+
+
+def name_exists(model: nn.Module, name: str, block: str | None) -> bool:
+    name = f"{block}.{name}" if block else name.replace("{i}", "0")
+    return (name == type(model).__name__ or name in dict(model.named_modules())
+            or name in dict(model.named_parameters()))
+
+
+def owned_by(model: nn.Module, path: str, class_name: str) -> bool:
+    """Is `path`, or one of its parents, an instance of a class called `class_name`?"""
+    parts = path.split(".")
+    owners = [model.get_submodule(".".join(parts[:k])) for k in range(len(parts) + 1)
+              if ".".join(parts[:k]) in dict(model.named_modules())]
+    return any(class_name in {c.__name__ for c in type(m).__mro__} for m in owners)
+
+
+# %%
+def check_row(library: str, names: tuple[str, ...], block: bool, hf_class: str | None = None) -> str:
+    model = models[library]
+    prefix = BLOCK_0[library] if block else None
+    ok = all(name_exists(model, n, prefix) for n in names)
+    if hf_class is not None:
+        paths = [f"{prefix}.{n}" if prefix else n.replace("{i}", "0") for n in names] or [""]
+        ok = ok and all(owned_by(model, p, hf_class) for p in paths)
+    return "✓" if ok else "✗"
+
+
+table, failures = [], []
+for row in NAME_TABLE:
+    block = row[0] == IN_BLOCK
+    part, hf_class, hf_paths, *others = row[1:] if block else row
+    shown = hf_paths[0] + "".join(f" / .{path.rsplit('.', 1)[1]}" for path in hf_paths[1:]) if hf_paths else ""
+    cells = [f"{hf_class}: {shown}" if shown else hf_class]
+    marks = [check_row("HuggingFace", hf_paths, block, hf_class) if "HuggingFace" in models else " "]
+    for library, name in zip(("torchvision", "timm", "vit_core"), others):
+        cells.append(name or "-")
+        marks.append(check_row(library, (name,), block) if name else " ")
+    failures += [(part, cell) for cell, mark in zip(cells, marks) if mark == "✗"]
+    table.append((("  " if block else "") + part, [f"{c} {m}" for c, m in zip(cells, marks)]))
+
+print(f"{'part':<31}{'HuggingFace 4.x  class: attribute':<67}{'torchvision':<36}{'timm':<20}vit_core")
+for part, cells in table:
+    print(f"{part:<31}{cells[0]:<67}{cells[1]:<36}{cells[2]:<20}{cells[3]}")
+print(f"\nindented rows are relative to one block; ✓ = found in a {TINY['depth']}-block instance of that library's model")
+block_classes = {lib: type(models[lib].get_submodule(path)).__name__ for lib, path in BLOCK_0.items() if lib in models}
+print("block classes:", ", ".join(f"{lib} {name}" for lib, name in block_classes.items()))
+assert not failures, f"names not found: {failures}"
+
+# %% [markdown]
+# Two differences hide behind the names. HuggingFace's `ViTSelfOutput` and `ViTOutput` both
+# hold a `dense` Linear, but only `ViTOutput` adds the residual; the attention residual is added
+# in `ViTLayer`. And torchvision's MLP is an `nn.Sequential` (Linear, GELU, Dropout, Linear,
+# Dropout), hence the indices 0 and 3. `vit_core.from_torchvision` and `from_timm` (notebook 05)
+# do exactly this renaming.
+#
+# ## 6 · The residual stream through depth
+#
+# Finally, real images. Forward hooks record the residual stream after the embedding (position 0)
+# and after every block, without touching the model's code. For each we report the mean and the
+# standard deviation over all entries and the mean per-token L2 norm. Three models, all at
+# initialisation (untrained):
+# - the seed model on 32 px CIFAR-10 images;
+# - ViT-B/16 with vit_core's initialisation, on the same images upsampled to 224 px;
+# - ViT-B/16 with torchvision's initialisation (`vit_b_16()` with no weights, converted by
+#   `from_torchvision`): same architecture, different init scheme.
+
+# %%
+images, labels = load_tensors("cifar10", "test")
+images, labels = subset(images, labels, per_class=STATS_PER_CLASS, seed=0)
+DATASET = source_name("cifar10")
+mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
+std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+pixels = (images.float() / 255 - mean) / std  # (B, 3, 32, 32), normalised per channel
+pixels_224 = F.interpolate(pixels[:STATS_VITB_IMAGES], size=224, mode="bilinear", align_corners=False)
+print(f"{DATASET}: {len(labels)} test images at 32 px; {len(pixels_224)} of them upsampled to 224 px for ViT-B/16")
+
+
+# %%
+@torch.no_grad()
+def stream_statistics(model: ViT, images: torch.Tensor) -> dict[str, list[float]]:
+    """Mean, std and mean per-token norm of the residual stream after the embedding and every block."""
+    captured = []
+    record = lambda module, inputs, output: captured.append(output[0] if isinstance(output, tuple) else output)  # noqa: E731
+    hooks = [model.pos_drop.register_forward_hook(record)]  # output of embed(): (B, N, dim)
+    hooks += [block.register_forward_hook(record) for block in model.blocks]  # Block returns (x, weights)
+    try:
+        model.eval()(images)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {"mean": [z.mean().item() for z in captured],
+            "std": [z.std().item() for z in captured],
+            "token norm": [z.norm(dim=-1).mean().item() for z in captured]}
+
+
+torch.manual_seed(0)
+seed_model = ViT(CONFIG)
+vit_b = ViT(ViTConfig.vit_b_16())
+vit_b_tv_init = from_torchvision(torchvision.models.vit_b_16())  # random weights: torchvision's init
+stats = {
+    f"seed model ({CONFIG.depth} blocks, dim {CONFIG.dim})": stream_statistics(seed_model, pixels),
+    "ViT-B/16, vit_core init": stream_statistics(vit_b, pixels_224),
+    "ViT-B/16, torchvision init": stream_statistics(vit_b_tv_init, pixels_224),
+}
+del vit_b, vit_b_tv_init  # 86 M parameters each
+
+# %%
+print(f"residual stream at initialisation ({DATASET}); position 0 = after the embedding")
+print(f"{'model':<32}{'pos':>4}{'mean':>10}{'std':>9}{'token norm':>12}")
+for name, s in stats.items():
+    for position in sorted({0, len(s["std"]) // 2, len(s["std"]) - 1}):
+        print(f"{name:<32}{position:>4}{s['mean'][position]:>10.4f}{s['std'][position]:>9.4f}"
+              f"{s['token norm'][position]:>12.2f}")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+for name, s in stats.items():
+    for ax, key in zip(axes, ("mean", "std", "token norm")):
+        ax.plot(range(len(s[key])), s[key], marker="o", label=name)
+for ax, key in zip(axes, ("mean", "std", "token norm")):
+    ax.set(title=key, xlabel="position (0 = embedding, l = after block l)")
+axes[2].set_yscale("log")
+fig.suptitle(f"residual stream at initialisation, {DATASET} test images (ViT-B/16: upsampled to 224 px)")
+fig.tight_layout()
+fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.0))
+save_figure(fig, "04_transformer_block_stream_statistics")
+plt.show()
+
+# %% [markdown]
+# What the numbers say (checked below). The patch embedding's fan-in initialisation passes on
+# the scale of the normalised pixels, so every stream starts with a standard deviation near 1.
+# Then the three models part ways:
+# - **seed model**: the blocks barely change the stream at step 0. As in section 4, a std-0.02
+#   weight is small next to the fan-in scale $1/\sqrt{48} \approx 0.14$.
+# - **ViT-B/16, vit_core init**: the same std 0.02 is no longer small at width 768:
+#   $0.02\sqrt{768} \approx 0.55$ for the attention and the MLP's first Linear,
+#   $0.02\sqrt{3072} \approx 1.1$ for its second. Each block adds a real update and the pre-norm
+#   stream grows block after block.
+# - **ViT-B/16, torchvision init**: larger weights again, and faster growth.
+#
+# So "small init" depends on the width, and a pre-norm stream at initialisation is not normalised
+# anywhere between the embedding and the final LayerNorm. Trained models look different again;
+# notebook 07 looks inside one.
+
+# %%
+growth = {name: s["token norm"][-1] / s["token norm"][0] for name, s in stats.items()}
+for name, g in growth.items():
+    print(f"{name:<32} token norm after the last block / after the embedding = {g:.3f}")
+seed_name, vitb_name, tv_name = stats
+assert all(0.5 < s["std"][0] < 2 for s in stats.values()), "the embedding keeps the pixels' unit scale"
+assert abs(growth[seed_name] - 1) < 0.05, "seed model: the blocks barely change the stream at step 0"
+for name in (vitb_name, tv_name):
+    norms = stats[name]["token norm"]
+    assert growth[name] > 1.3 and all(b > a for a, b in zip(norms, norms[1:])), f"{name}: the stream grows"
+assert growth[tv_name] > growth[vitb_name], "torchvision's init grows the stream faster"
+
+# ## Summary
+#
+# - LayerNorm normalises each token over its own $D$ channels (biased variance, $\epsilon = 10^{-6}$),
+#   then scales and shifts it; it does not look at the batch.
+# - The MLP acts on every token separately: $D \to 4D \to D$ with exact GELU in between.
+# - A ViT block is pre-norm: $z + \mathrm{MSA}(\mathrm{LN}(z))$, then $z + \mathrm{MLP}(\mathrm{LN}(z))$,
+#   leaving an identity path through the whole stack; the model needs a final LayerNorm.
+# - Post-norm normalises the stream itself; at initialisation (Xavier) its gradients grow towards
+#   the output, while a pre-norm stream grows with depth. How much it grows depends on the init
+#   *relative to the width*: std 0.02 is tiny at width 48 and not at width 768.
+# - HuggingFace's `ViTLayer`, torchvision's `EncoderBlock`, timm's `Block` and `vit_core.Block`
+#   are the same computation under different names.
+#
+# Next, notebook 05 puts the patch embedding, positions, CLS token, encoder, final norm and head
+# together into the full model and loads torchvision's and timm's weights into it.

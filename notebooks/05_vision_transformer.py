@@ -1,0 +1,459 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.16.4
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-notebooks/vit-notebooks/blob/main/notebooks/05_vision_transformer.ipynb)
+#
+# # 05 · The full Vision Transformer
+#
+# Notebooks 01–04 built the parts: patches and their linear embedding, the CLS token and
+# position embeddings, multi-head attention, and the pre-norm encoder block. This notebook puts
+# them together into the whole model, counts where its parameters and its compute go, and loads
+# weights trained by other libraries into it.
+#
+# **What you will learn**
+# - the ViT forward pass as four equations, and the tensor shapes at every step;
+# - a complete `TinyViT` in about twenty lines, proven to give *identical* logits to `vit_core.ViT`;
+# - where the parameters and the multiply-adds live, component by component, for the seed CIFAR
+#   model and ViT-B/16, computed from the config and checked against PyTorch's FLOP counter and
+#   torchvision's published numbers;
+# - how `from_torchvision` and `from_timm` turn those libraries' ViT-B/16 into a `vit_core.ViT`
+#   with the same logits;
+# - what the pretrained ImageNet model predicts for an (upsampled) CIFAR-10 image, when the
+#   weights can be downloaded.
+
+# %%
+# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+import subprocess, sys
+from pathlib import Path
+if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
+    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
+                   "pip install -q einops timm", shell=True, check=True)
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
+            if (p / "vit_core").is_dir())
+sys.path.insert(0, str(ROOT))
+from vit_core import env
+env.describe()  # profile and hardware of this run, printed first
+
+# %% [markdown]
+# All checks here compare two implementations in float32 on the CPU, so they test the maths
+# and not a GPU kernel's rounding. A ViT-B/16 forward pass at 224 px costs about 17.6 billion
+# multiply-adds per image (section 2), a fraction of a second to a few seconds on a CPU, so
+# the checks use one or two images.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torchvision
+from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
+                           load_tensors, source_name, subset)
+from vit_core.plots import save_figure
+
+torch.manual_seed(0)
+SEED_CONFIG = ViTConfig.cifar10_seed()   # 32 px, 4 px patches, dim 48, 4 blocks, 4 heads, MLP 192
+VIT_B_CONFIG = ViTConfig.vit_b_16()      # 224 px, 16 px patches, dim 768, 12 blocks, 12 heads, MLP 3072
+BIG_IMAGES = env.pick(full=2, smoke=1)   # CIFAR-10 images upsampled to 224 px for each ViT-B/16 check
+LOGIT_TOL = 1e-4                         # max |logit diff| allowed between two libraries (float32)
+TRY_PRETRAINED = not env.is_smoke()      # the smoke profile never downloads
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a - b).abs().max().item()
+
+
+# %% [markdown]
+# ## 1 · The model in four equations
+#
+# An image is cut into $P = (H/p)^2$ patches $x_p^i \in \mathbb{R}^{p^2 C}$. With the patch
+# embedding $E \in \mathbb{R}^{p^2 C \times D}$, a learned CLS token $x_{\text{cls}}$, position
+# embeddings $E_{\text{pos}} \in \mathbb{R}^{(P+1) \times D}$ and $L$ blocks (Dosovitskiy et al.,
+# 2021, eq. 1–4):
+#
+# $$z_0 = [\,x_{\text{cls}};\; x_p^1 E;\; x_p^2 E;\; \dots;\; x_p^P E\,] + E_{\text{pos}}$$
+# $$z'_\ell = z_{\ell-1} + \mathrm{MSA}\bigl(\mathrm{LN}(z_{\ell-1})\bigr), \qquad \ell = 1 \dots L$$
+# $$z_\ell = z'_\ell + \mathrm{MLP}\bigl(\mathrm{LN}(z'_\ell)\bigr), \qquad \ell = 1 \dots L$$
+# $$y = \mathrm{LN}(z_L^0), \qquad \text{logits} = y\,W_{\text{head}} + b_{\text{head}}$$
+#
+# $z_L^0$ is the CLS token's row after the last block: the only token the head reads. Written
+# with `vit_core`'s `PatchEmbedding` and `Block` (the pieces built and checked in the earlier
+# notebooks), the whole model is:
+
+# %%
+class TinyViT(nn.Module):
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.patch_embed = PatchEmbedding(config)                                # E
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))             # x_cls
+        self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))  # E_pos
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.head = nn.Linear(config.dim, config.num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(images)  # (B, P, dim)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim): one copy per image
+        x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, P + 1, dim) = z_0
+        for block in self.blocks:
+            x, _ = block(x)  # (B, P + 1, dim)
+        return self.head(self.norm(x)[:, 0])  # (B, num_classes): read out the CLS token
+
+
+# %% [markdown]
+# `vit_core.ViT` holds the same parameters under the same names, except that its blocks live in
+# `encoder.blocks`. Copy its weights into a `TinyViT` and feed both ten real CIFAR-10 test
+# images (one per class): the logits must be identical, bit for bit.
+
+# %%
+images, labels = subset(*load_tensors("cifar10", "test"), per_class=1, seed=0)
+DATASET = source_name("cifar10")
+pixels = (images.float() / 255 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+print(f"{DATASET}: {tuple(pixels.shape)} normalised test images, classes {[CIFAR10_CLASSES[i] for i in labels]}")
+
+reference = ViT(SEED_CONFIG).eval()
+tiny = TinyViT(SEED_CONFIG).eval()
+tiny.load_state_dict({k.removeprefix("encoder."): v for k, v in reference.state_dict().items()})  # strict
+with torch.no_grad():
+    tiny_logits, reference_logits = tiny(pixels), reference(pixels)
+print(f"TinyViT vs vit_core.ViT: logits {tuple(tiny_logits.shape)}, max |diff| = {max_diff(tiny_logits, reference_logits):.1e}")
+assert torch.equal(tiny_logits, reference_logits)
+
+# %% [markdown]
+# The shapes along the way, for this batch of $B = 10$ images through the seed model
+# ($p = 4$, so $P = 8^2 = 64$ patches and $N = P + 1 = 65$ tokens of width $D = 48$):
+
+# %%
+with torch.no_grad():
+    steps = [("images", pixels)]
+    steps.append(("patch embedding", tiny.patch_embed(pixels)))
+    z = torch.cat([tiny.cls_token.expand(len(pixels), -1, -1), steps[-1][1]], dim=1) + tiny.pos_embed
+    steps.append(("+ CLS token, + positions (z_0)", z))
+    for i, block in enumerate(tiny.blocks):
+        z = block(z)[0]
+        steps.append((f"after block {i + 1}", z))
+    steps.append(("final LayerNorm, CLS row", tiny.norm(z)[:, 0]))
+    steps.append(("head: logits", tiny.head(steps[-1][1])))
+for name, tensor in steps:
+    print(f"{name:<32}{str(tuple(tensor.shape)):>18}")
+assert torch.equal(steps[-1][1], tiny_logits)
+
+# %% [markdown]
+# From here on, `vit_core.ViT`.
+#
+# ## 2 · Where the parameters and the compute go
+#
+# With $D$ = width, $M$ = MLP width, $L$ = blocks, $K$ = classes, $C$ = colour channels, $p$ =
+# patch side, $P$ patches and $N = P + 1$ tokens, every component's parameter count and its
+# multiply-adds (MACs) per image follow from the shapes of its matrix products:
+#
+# | component | parameters | multiply-adds per image |
+# | --- | --- | --- |
+# | patch embedding | $p^2 C D + D$ | $P \cdot p^2 C D$ |
+# | positions + CLS | $N D + D$ | 0 (additions only) |
+# | attention: $q, k, v$ and output projections | $L\,(4D^2 + 4D)$ | $L \cdot 4 N D^2$ |
+# | attention: $QK^\top$ and weights $\times V$ | 0 | $L \cdot 2 N^2 D$ |
+# | MLP | $L\,(2DM + M + D)$ | $L \cdot 2 N D M$ |
+# | LayerNorms ($2L + 1$) | $(2L + 1) \cdot 2D$ | 0 (element-wise, not counted) |
+# | head (CLS token only) | $D K + K$ | $D K$ |
+#
+# One FLOP count convention: a multiply-add is 2 FLOPs. Softmax, GELU, LayerNorm and the
+# residual additions cost $O(ND)$ or $O(N^2)$ element-wise operations, small next to the matrix
+# products, and are left out here as most published FLOP counts do.
+
+# %%
+def component_costs(c: ViTConfig) -> dict[str, tuple[int, int]]:
+    """{component: (parameters, multiply-adds per image)} from the config alone."""
+    D, M, L, K, N, P = c.dim, c.mlp_dim, c.depth, c.num_classes, c.seq_len, c.num_patches
+    patch_in = c.patch_size ** 2 * c.in_channels  # p^2 C values per flattened patch
+    qkv_bias = 3 * D if c.qkv_bias else 0
+    return {
+        "patch embedding": (patch_in * D + D, P * patch_in * D),
+        "positions + CLS": (N * D + D, 0),
+        "attention projections": (L * (4 * D * D + qkv_bias + D), L * 4 * N * D * D),
+        "attention QK^T and AV": (0, L * 2 * N * N * D),
+        "MLP": (L * (2 * D * M + M + D), L * 2 * N * D * M),
+        "LayerNorms": ((2 * L + 1) * 2 * D, 0),
+        "head": (D * K + K, D * K),
+    }
+
+
+# %% [markdown]
+# Two independent checks. **Parameters**: build the model on PyTorch's `meta` device (shapes
+# only, no memory, no time), sort its named parameters into the same components and count them.
+# **Multiply-adds**: run a forward pass of one image under `torch.utils.flop_counter.FlopCounterMode`,
+# which records the FLOPs of every matrix product per module, and halve them.
+
+# %%
+def component_of(parameter_name: str) -> str:
+    if parameter_name.startswith("patch_embed."):
+        return "patch embedding"
+    if parameter_name in ("cls_token", "pos_embed"):
+        return "positions + CLS"
+    if ".attn." in parameter_name:
+        return "attention projections"
+    if ".mlp." in parameter_name:
+        return "MLP"
+    if parameter_name.startswith("head."):
+        return "head"
+    assert "norm" in parameter_name, parameter_name
+    return "LayerNorms"
+
+
+def measured_costs(config: ViTConfig) -> dict[str, tuple[int, int]]:
+    """The same table, counted on a model built on the meta device."""
+    with torch.device("meta"):
+        model = ViT(config)
+    params = dict.fromkeys(component_costs(config), 0)
+    for name, p in model.named_parameters():
+        params[component_of(name)] += p.numel()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.empty(1, config.in_channels, config.image_size, config.image_size, device="meta"))
+    flops = {name: sum(by_op.values()) for name, by_op in counter.get_flop_counts().items()}  # per module
+    blocks = [f"ViT.encoder.blocks.{i}" for i in range(config.depth)]
+    projections = sum(flops[f"{b}.attn.qkv"] + flops[f"{b}.attn.proj"] for b in blocks)
+    macs = {"patch embedding": flops["ViT.patch_embed"], "positions + CLS": 0,
+            "attention projections": projections,
+            "attention QK^T and AV": sum(flops[f"{b}.attn"] for b in blocks) - projections,
+            "MLP": sum(flops[f"{b}.mlp"] for b in blocks), "LayerNorms": 0, "head": flops["ViT.head"]}
+    assert sum(macs.values()) == counter.get_total_flops(), "every counted FLOP is in some component"
+    return {name: (params[name], macs[name] // 2) for name in params}
+
+
+# %%
+def print_costs(title: str, config: ViTConfig) -> dict[str, tuple[int, int]]:
+    costs, measured = component_costs(config), measured_costs(config)
+    total_params = sum(p for p, _ in costs.values())
+    total_macs = sum(m for _, m in costs.values())
+    print(f"{title}: {config.image_size} px, patch {config.patch_size}, N = {config.seq_len} tokens, "
+          f"D = {config.dim}, L = {config.depth}, M = {config.mlp_dim}, K = {config.num_classes}")
+    print(f"{'component':<24}{'parameters':>14}{'share':>8}{'MACs / image':>17}{'share':>8}  matches counter")
+    for name, (params, macs) in costs.items():
+        print(f"{name:<24}{params:>14,}{params / total_params:>8.1%}{macs:>17,}{macs / total_macs:>8.1%}"
+              f"  {'yes' if measured[name] == (params, macs) else 'NO'}")
+    print(f"{'total':<24}{total_params:>14,}{'':>8}{total_macs:>17,}  = {total_macs / 1e9:.4f} GMACs "
+          f"= {2 * total_macs / 1e9:.3f} GFLOPs\n")
+    assert measured == costs, "formula and counter disagree"
+    return costs
+
+
+seed_costs = print_costs("seed CIFAR model", SEED_CONFIG)
+vit_b_costs = print_costs("ViT-B/16", VIT_B_CONFIG)
+
+# %% [markdown]
+# A third check, against numbers torchvision publishes with its ImageNet weights (the metadata
+# ships with torchvision; nothing is downloaded): the parameter count of `vit_b_16`, and its
+# compute, which torchvision's `_ops` field gives in billions of multiply-adds.
+
+# %%
+tv_meta = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1.meta
+with torch.device("meta"):
+    tv_params = sum(p.numel() for p in torchvision.models.vit_b_16().parameters())
+our_params = sum(p for p, _ in vit_b_costs.values())
+our_gmacs = sum(m for _, m in vit_b_costs.values()) / 1e9
+print(f"ViT-B/16 parameters: formula {our_params:,} | torchvision model {tv_params:,} | "
+      f"torchvision metadata {tv_meta['num_params']:,}")
+print(f"ViT-B/16 compute:    formula {our_gmacs:.3f} GMACs | torchvision metadata {tv_meta['_ops']} (rounded)")
+assert our_params == tv_params == tv_meta["num_params"] == 86_567_656
+assert abs(our_gmacs - tv_meta["_ops"]) < 0.001
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+names = list(seed_costs)
+for ax, (title, costs) in zip(axes, [("seed CIFAR model", seed_costs), ("ViT-B/16", vit_b_costs)]):
+    params = torch.tensor([p for p, _ in costs.values()], dtype=torch.float64)
+    macs = torch.tensor([m for _, m in costs.values()], dtype=torch.float64)
+    rows = torch.arange(len(names))
+    ax.barh(rows - 0.2, 100 * params / params.sum(), height=0.4, label="parameters")
+    ax.barh(rows + 0.2, 100 * macs / macs.sum(), height=0.4, label="multiply-adds")
+    ax.set(title=f"{title}: {params.sum().item() / 1e6:.2f} M params, {macs.sum().item() / 1e9:.3f} GMACs",
+           xlabel="share of the total (%)")
+axes[0].set_yticks(range(len(names)), names)
+axes[0].invert_yaxis()
+axes[1].legend()
+fig.tight_layout()
+save_figure(fig, "05_vision_transformer_costs")
+plt.show()
+
+# %% [markdown]
+# Reading the tables: in both models the MLPs hold about two thirds of the parameters. The
+# compute splits differently. Per block, the projections and the MLP cost $4ND^2 + 2NDM$
+# multiply-adds and $QK^\top$ with $AV$ cost $2N^2D$, a ratio of
+#
+# $$\frac{2N^2 D}{4ND^2 + 2NDM} = \frac{N}{2D + M}.$$
+#
+# ViT-B/16 has far fewer tokens than channels ($N = 197$, $2D + M = 4608$), so the quadratic
+# part is small. The seed model has more tokens than channels ($N = 65$, $2D + M = 288$), so it
+# spends a much larger share of its compute on attention weights. At 384 px ViT-B/16 has
+# $N = 577$ tokens and the quadratic part grows as $N^2$.
+
+# %%
+def quadratic_ratio(costs: dict[str, tuple[int, int]]) -> float:
+    return costs["attention QK^T and AV"][1] / (costs["attention projections"][1] + costs["MLP"][1])
+
+
+vit_b_384 = component_costs(ViTConfig.vit_b_16(image_size=384))
+print(f"{'model':<22}{'N':>5}{'N / (2D + M)':>14}{'QK^T,AV / (proj + MLP)':>25}{'QK^T,AV share':>15}")
+for name, config, costs in [("seed CIFAR model", SEED_CONFIG, seed_costs), ("ViT-B/16, 224 px", VIT_B_CONFIG, vit_b_costs),
+                            ("ViT-B/16, 384 px", ViTConfig.vit_b_16(image_size=384), vit_b_384)]:
+    predicted = config.seq_len / (2 * config.dim + config.mlp_dim)
+    share = costs["attention QK^T and AV"][1] / sum(m for _, m in costs.values())
+    print(f"{name:<22}{config.seq_len:>5}{predicted:>14.4f}{quadratic_ratio(costs):>25.4f}{share:>15.1%}")
+    assert abs(quadratic_ratio(costs) - predicted) < 1e-12
+for costs in (seed_costs, vit_b_costs):
+    assert 0.6 < costs["MLP"][0] / sum(p for p, _ in costs.values()) < 0.7, "MLPs hold about two thirds"
+assert quadratic_ratio(seed_costs) > 5 * quadratic_ratio(vit_b_costs)
+
+# %% [markdown]
+# ## 3 · torchvision and timm weights in `vit_core`
+#
+# Notebook 04's table showed that torchvision and timm store the same tensors under different
+# names. `from_torchvision` and `from_timm` rename every tensor to `vit_core`'s name, read the
+# config off the shapes (patch size from the convolution, width, depth, MLP width, image size
+# from the position table, classes from the head) and load strictly: a missing, extra or
+# misshapen tensor is an error, never a half-loaded model. If the conversion is right, the two
+# models compute the same function, so the same images give the same logits.
+#
+# The images: CIFAR-10 test images upsampled from 32 to 224 px and normalised with the
+# ImageNet statistics these models expect.
+
+# %%
+big = F.interpolate(images[:BIG_IMAGES].float() / 255, size=224, mode="bilinear", align_corners=False)
+big = (big - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+print(f"{DATASET}: {len(big)} test image(s) ({[CIFAR10_CLASSES[i] for i in labels[:BIG_IMAGES]]}), "
+      f"upsampled 32 -> 224 px: {tuple(big.shape)}")
+
+
+# %%
+def compare(name: str, theirs: nn.Module, ours: ViT) -> float:
+    with torch.no_grad():
+        start = time.perf_counter()
+        their_logits, our_logits = theirs.eval()(big), ours.eval()(big)
+        seconds = time.perf_counter() - start
+    diff = max_diff(their_logits, our_logits)
+    print(f"{name:<12} logits {tuple(our_logits.shape)} with std {their_logits.std():.3f}: max |diff| = {diff:.2e}, "
+          f"same top-1: {torch.equal(their_logits.argmax(-1), our_logits.argmax(-1))} "
+          f"({seconds:.1f} s for both forward passes)")
+    assert their_logits.std() > 1e-3, "constant logits would make the comparison empty"
+    assert diff <= LOGIT_TOL
+    return diff
+
+
+# %% [markdown]
+# **A stand-in, not pretrained weights.** The next two checks use *randomly initialised*
+# ViT-B/16 models (no download). That is enough to test the conversion, since every tensor must
+# land in the right place for the logits to agree, but these models classify nothing.
+# torchvision initialises its head to zero, which would make every logit 0 and the comparison
+# empty, so its head gets random weights first.
+
+# %%
+print("RANDOM WEIGHTS (a stand-in): the libraries' ViT-B/16 at initialisation, not trained models")
+torch.manual_seed(0)
+tv_model = torchvision.models.vit_b_16()  # weights=None: random
+nn.init.normal_(tv_model.heads.head.weight, std=0.02)  # torchvision's init zeroes the head
+ours_from_tv = from_torchvision(tv_model)
+print(f"config read from torchvision's tensors: {ours_from_tv.config}")
+assert ours_from_tv.config == VIT_B_CONFIG
+compare("torchvision", tv_model, ours_from_tv)
+del tv_model, ours_from_tv  # 86.6 M parameters each
+
+# %%
+timm_model = timm.create_model("vit_base_patch16_224", pretrained=False)  # random weights
+ours_from_timm = from_timm(timm_model)
+assert ours_from_timm.config == VIT_B_CONFIG
+compare("timm", timm_model, ours_from_timm)
+del timm_model, ours_from_timm
+
+# %% [markdown]
+# ## 4 · Pretrained ImageNet weights, when they can be had
+#
+# The real test of a loader is a trained model. In the full profile the next cell asks
+# torchvision for `ViT_B_16_Weights.IMAGENET1K_V1` (size and ImageNet accuracy below, from
+# torchvision's metadata). Without a network connection the download fails within a second;
+# the notebook says so and keeps the random-weight stand-in above. The smoke profile does not
+# try at all.
+
+# %%
+weights = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1
+print(f"{weights}: {weights.meta['_file_size']:.0f} MB, ImageNet-1K top-1 "
+      f"{weights.meta['_metrics']['ImageNet-1K']['acc@1']} % (torchvision's metadata, not measured here)")
+pretrained = None
+if not TRY_PRETRAINED:
+    print("smoke profile: no download attempted. Only the random-weight stand-in above was checked; "
+          "no ImageNet prediction is shown.")
+else:
+    start = time.perf_counter()
+    try:
+        pretrained = torchvision.models.vit_b_16(weights=weights).eval()
+        print(f"pretrained ImageNet weights loaded ({time.perf_counter() - start:.1f} s)")
+    except (OSError, RuntimeError) as error:  # offline: URLError, an OSError
+        print(f"The pretrained weights could NOT be downloaded after {time.perf_counter() - start:.1f} s "
+              f"({type(error).__name__}: {error}).")
+        print("Using the stand-in instead: only the random-weight checks above were run, and no ImageNet "
+              "prediction is shown (a random model's predictions mean nothing).")
+
+# %% [markdown]
+# With the weights, `from_torchvision` must agree with torchvision on a trained model too. Then
+# the top-5 ImageNet classes for one CIFAR-10 test image, preprocessed by torchvision's own
+# transform for these weights (resize to 256, centre-crop 224, ImageNet normalisation). A 32 px
+# image blown up to 224 px is blurry and CIFAR's classes are not ImageNet's, so expect related
+# classes rather than the exact label.
+
+# %%
+if pretrained is not None:
+    ours_pretrained = from_torchvision(pretrained)
+    sample = weights.transforms()(images[:1])  # (1, 3, 224, 224): uint8 32 px -> resized, cropped, normalised
+    with torch.no_grad():
+        their_logits, our_logits = pretrained(sample), ours_pretrained(sample)
+    print(f"pretrained: max |logit diff| torchvision vs vit_core = {max_diff(their_logits, our_logits):.2e}")
+    assert max_diff(their_logits, our_logits) <= LOGIT_TOL
+    probabilities = our_logits.softmax(dim=-1)[0]  # (1000,)
+    top = probabilities.topk(5)
+    categories = weights.meta["categories"]
+    print(f"top-5 ImageNet classes for a CIFAR-10 '{CIFAR10_CLASSES[labels[0]]}' (32 px, upsampled to 224 px):")
+    for p, index in zip(top.values, top.indices):
+        print(f"  {p:6.1%}  {categories[index]}")
+    fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 2]})
+    ax_image.imshow(images[0].permute(1, 2, 0).numpy())  # (H, W, C)
+    ax_image.set_title(f"{DATASET}\n'{CIFAR10_CLASSES[labels[0]]}', 32 px (upsampled to 224 for the model)", fontsize=8)
+    ax_image.axis("off")
+    ax_bars.barh([categories[i] for i in top.indices], 100 * top.values)
+    ax_bars.invert_yaxis()
+    ax_bars.set(xlabel="probability (%)", title="ViT-B/16 (torchvision IMAGENET1K_V1) loaded into vit_core")
+    fig.tight_layout()
+    save_figure(fig, "05_vision_transformer_top5")
+    plt.show()
+else:
+    print("No pretrained weights in this run: nothing to predict with (see the cell above).")
+
+# %% [markdown]
+# ## Summary
+#
+# - A ViT is patch embedding, CLS token and positions, $L$ pre-norm blocks, a final LayerNorm
+#   and a linear head on the CLS token; `TinyViT` above is all of it, with logits identical to
+#   `vit_core.ViT`.
+# - Parameters and multiply-adds follow from the config alone. For ViT-B/16 the formulas give
+#   86,567,656 parameters and 17.56 GMACs per 224 px image, matching PyTorch's FLOP counter and
+#   torchvision's metadata. The MLPs hold about two thirds of the parameters; the share of the
+#   quadratic attention products is $N / (2D + M)$ of the rest, small for ViT-B/16 at 224 px.
+# - `from_torchvision` and `from_timm` give the same logits as the original models (checked here
+#   with random weights as a stand-in, and with the ImageNet weights when they can be downloaded).
+#
+# Notebook 06 trains the seed model on CIFAR-10 from scratch.
