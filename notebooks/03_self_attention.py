@@ -253,9 +253,10 @@ plt.show()
 # $$\text{head}_m = \operatorname{Attention}(Q_m, K_m, V_m), \qquad
 #   \operatorname{MHA}(X) = [\text{head}_1; \dots; \text{head}_h]\, W_O + b_O .$$
 #
-# It costs the same as one big head: the projections are still $C \times C$, only the score
-# matrices multiply, $h$ of them of size $N \times N$. The split is a pure reshape, which einops
-# states directly: "the channels are (heads, head_dim); move heads next to the batch".
+# Parameters and matmul work are those of one head of width $C$: the projections are still
+# $C \times C$; what grows is the number of $N \times N$ weight matrices, $h$ per layer. The
+# split is a pure reshape, which einops states directly: "the channels are (heads, head_dim);
+# move heads next to the batch".
 
 # %%
 heads, head_dim = config.heads, C // config.heads
@@ -271,7 +272,7 @@ print(f"C={C} channels = {heads} heads x {head_dim}; split {tuple(Q.shape)} -> {
 # 1. **By hand**: separate $W_Q, W_K, W_V$ (each $C \to C$), split into heads, matmul, softmax, matmul, merge, $W_O$.
 # 2. **Fused QKV**: one Linear $C \to 3C$ whose weight is $[W_Q; W_K; W_V]$ stacked; one matmul instead of three.
 # 3. **PyTorch's fused kernel** `F.scaled_dot_product_attention`, which never shows us the weights
-#    (and on GPU never even stores the $N \times N$ matrix).
+#    (on a GPU its flash-attention kernels need not even store the $N \times N$ matrix).
 # 4. **`vit_core.Attention`**, given the same weights, on both of its paths (`return_attention`
 #    off uses the fused kernel; on, the explicit matmuls so that it can return the weights).
 

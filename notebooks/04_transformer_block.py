@@ -88,7 +88,8 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 # \mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta .$$
 #
 # The variance divides by $D$, not $D-1$ (it is the *biased* estimate), and $\epsilon$ keeps a
-# constant token from dividing by zero; ViTs use $\epsilon = 10^{-6}$.
+# constant token from dividing by zero; the original ViT, torchvision and timm use
+# $\epsilon = 10^{-6}$.
 
 # %%
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:

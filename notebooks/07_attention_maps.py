@@ -266,7 +266,9 @@ plt.show()
 max_distance = distances.max().item()
 assert ((trained_distance >= 0) & (trained_distance <= max_distance)).all()
 assert (initial_distance - UNIFORM).abs().max() < 0.05 * UNIFORM, "an untrained head should attend almost uniformly"
-assert trained_distance.min() < initial_distance.min(), "training should make at least one head more local"
+print(f"most local head: {trained_distance.min():.1f} px trained, {initial_distance.min():.1f} px at initialisation")
+if not env.is_smoke():  # a few CPU minutes (smoke) barely move attention away from uniform; a full run must
+    assert trained_distance.min() < 0.75 * UNIFORM, "after full training some head should be clearly local"
 
 # %% [markdown]
 # ## What the position embeddings learned
@@ -286,12 +288,13 @@ def similarity_mosaic(pos_embed):
     return rearrange(tiles, "i j k l -> (i k) (j l)")  # (g*(g+1), g*(g+1))
 
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
+fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
 for ax, pos, name in zip(axes, [init_pos_embed, model.pos_embed.cpu()], ["at initialisation", "trained"]):
-    image = ax.imshow(similarity_mosaic(pos).numpy(), cmap="viridis", vmin=-1, vmax=1)
-    ax.set_title(f"position-embedding cosine similarity, {name}", fontsize=9)
+    image = ax.imshow(similarity_mosaic(pos).numpy(), cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_title(name)
     ax.axis("off")
-fig.colorbar(image, ax=axes, shrink=0.8)
+fig.colorbar(image, ax=axes, shrink=0.8, label="cosine similarity")
+fig.suptitle("position-embedding similarity: tile (i, j) compares patch (i, j) with every patch")
 save_figure(fig, "07_pos_embed_similarity")
 plt.show()
 

@@ -1,7 +1,7 @@
 """Training-step speed of vit_core's ViT against timm's and torchvision's, same config.
 
     python -m vit_core.bench [--device cpu|cuda] [--batch-size 128] [--steps 10]
-                             [--rounds 7] [--compile] [--explore]
+                             [--rounds 7] [--compile] [--explore] [--threads N]
 
 What it measures: images per second of full training steps (forward, cross-entropy,
 backward, AdamW step with default options) for the three implementations built to one
@@ -242,8 +242,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=7, help="alternating timed rounds; the median is reported")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model alike")
     parser.add_argument("--explore", action="store_true", help="also time vit_core variants")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a busy machine, fewer threads than cores is steadier
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {env.hardware_name(device)}")
     seed_benchmark(args, device)
     if device.type == "cuda":

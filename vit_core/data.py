@@ -24,6 +24,7 @@ from . import env
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
+PETS_CLASSES = ("cat", "dog")  # pets_binary_loader labels: Oxford-IIIT Pet binary-category order
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean of the CIFAR-10 train set, in [0, 1]
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)   # per-channel standard deviation, same units
 IMAGENET_MEAN = (0.485, 0.456, 0.406)    # what torchvision's pretrained ViTs were trained with

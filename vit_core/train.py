@@ -214,55 +214,67 @@ def _flush(pending, epoch, step, out_dir):
     for offset, value in enumerate(values):
         if not math.isfinite(value):
             bad = step - len(values) + offset + 1
-            kept = (f"the last good checkpoint {Path(out_dir) / 'checkpoint.pt'} (after epoch {epoch - 1}) "
-                    f"is kept" if out_dir is not None and epoch > 1 else "no checkpoint was written yet")
+            kept = ("no checkpoint is written without out_dir" if out_dir is None else
+                    f"the last good checkpoint {Path(out_dir) / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
+                    if epoch > 1 else "no checkpoint was written yet")
             raise NonFiniteLossError(f"loss is {value} at epoch {epoch}, step {bad}: training stopped; {kept}. "
                                      f"Lower the learning rate or clip gradients.")
     pending.clear()
     return values
 
 
+def _train_step(run, x, y, meter) -> None:
+    """Forward, loss check, backward, clip, optimizer step; adds to the epoch's `meter`."""
+    model, optimizer, config, device = run["model"], run["optimizer"], run["config"], run["device"]
+    for group in optimizer.param_groups:
+        group["lr"] = config.lr * run["lr_factor"](run["step"])
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    with _autocast(device, config.amp):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+    meter["pending"].append(loss.detach())
+    if len(meter["pending"]) == meter["sync_every"]:  # checked before the step: a bad loss never updates
+        _flush(meter["pending"], meter["epoch"], meter["steps"] + 1, run["out_dir"])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip is not None:
+        nn.utils.clip_grad_norm_(run["params"], config.grad_clip)
+    optimizer.step()
+    run["step"] += 1
+    meter["loss"] += loss.detach() * len(y)  # summed on the device: no sync per step on a GPU
+    meter["correct"] += (logits.detach().argmax(-1) == y).sum()
+    meter["seen"] += len(y)
+    meter["steps"] += 1
+
+
 def _train_epoch(run, epoch: int) -> dict:
     """One pass over the training loader; returns the epoch's training statistics."""
-    model, optimizer, config, device = run["model"], run["optimizer"], run["config"], run["device"]
+    device = run["device"]
     run["base_model"].train()
     if hasattr(run["train_loader"], "set_epoch"):
         run["train_loader"].set_epoch(epoch - 1)
-    sync_every = 1 if device.type == "cpu" else 20  # the CPU is synchronous: checking is free
-    loss_sum = torch.zeros((), device=device)
-    correct, seen, pending = torch.zeros((), device=device, dtype=torch.int64), 0, []
-    bar = tqdm(total=run["steps"], desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not run["progress"])
+    meter = {"loss": torch.zeros((), device=device), "correct": torch.zeros((), device=device, dtype=torch.int64),
+             "seen": 0, "steps": 0, "epoch": epoch, "pending": [],
+             "sync_every": 1 if device.type == "cpu" else 20}  # the CPU is synchronous: checking is free
     start = time.perf_counter()
-    for i, (x, y) in enumerate(run["train_loader"]):
-        if i == run["steps"]:
-            break
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * run["lr_factor"](run["step"])
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with _autocast(device, config.amp):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-        pending.append(loss.detach())
-        if len(pending) == sync_every or i + 1 == run["steps"]:
-            _flush(pending, epoch, i + 1, run["out_dir"])
-            bar.set_postfix(loss=f"{loss_sum.item() / max(seen, 1):.3f}", acc=f"{correct.item() / max(seen, 1):.3f}",
-                            img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(run["params"], config.grad_clip)
-        optimizer.step()
-        run["step"] += 1
-        loss_sum += loss.detach() * len(y)
-        correct += (logits.detach().argmax(-1) == y).sum()
-        seen += len(y)
-        bar.update()
-    bar.close()
+    with tqdm(total=run["steps"], desc=f"epoch {epoch}/{run['config'].epochs}", leave=False,
+              disable=not run["progress"]) as bar:
+        for x, y in run["train_loader"]:
+            _train_step(run, x, y, meter)
+            bar.update()
+            if meter["steps"] % 10 == 0:
+                n = max(meter["seen"], 1)
+                bar.set_postfix(loss=f"{meter['loss'].item() / n:.3f}", acc=f"{meter['correct'].item() / n:.3f}",
+                                img_s=f"{n / (time.perf_counter() - start):.0f}", refresh=False)
+            if meter["steps"] == run["steps"]:
+                break
+    if meter["pending"]:
+        _flush(meter["pending"], epoch, meter["steps"], run["out_dir"])
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
-    return {"train_loss": loss_sum.item() / max(seen, 1), "train_acc": correct.item() / max(seen, 1),
-            "lr": optimizer.param_groups[0]["lr"], "img_per_s": seen / seconds}
+    seconds, n = time.perf_counter() - start, max(meter["seen"], 1)
+    return {"train_loss": meter["loss"].item() / n, "train_acc": meter["correct"].item() / n,
+            "lr": run["optimizer"].param_groups[0]["lr"], "img_per_s": meter["seen"] / seconds}
 
 
 def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_dir=None, resume: bool = False,
