@@ -304,8 +304,9 @@ save_figure(fig, "02_pos_similarity_sincos")
 plt.show()
 
 # %% [markdown]
-# Every small map is a bright blob centred on its own patch, and all 64 blobs have the same
-# shape, exactly as the offset argument predicts. (Mind the colour bar: with only $D/4 = 12$
+# Every small map is brightest at its own patch, with a bright cross along its own row and
+# column (half of the channels see only the row, half only the column), and all 64 maps have
+# the same pattern, shifted, exactly as the offset argument predicts. (Mind the colour bar: with only $D/4 = 12$
 # frequencies, most of them slow waves, all similarities stay high; what carries the layout is
 # their *order*, highest next door and falling with distance.) Both claims, checked:
 
@@ -364,19 +365,24 @@ train_loader = TensorLoader(train_images, train_labels, BATCH_SIZE, train=True, 
 print(f"training on {len(train_labels):,} images of {source_name('cifar10')}, "
       f"{TRAIN.epochs} epochs x {len(train_loader)} steps of {BATCH_SIZE}")
 
+print(("loading the finished run from " if (RUN_DIR / "checkpoint.pt").is_file() else "training; saving to ")
+      + str(RUN_DIR))
 torch.manual_seed(0)
 trained = ViT(config)
 trained.load_state_dict(model.state_dict())  # start from the very table we just looked at
 history = fit(trained, train_loader, test_loader, TRAIN, out_dir=RUN_DIR, resume=True, device=DEVICE)
 trained.eval()
 final = history[-1]
-print(f"after {TRAIN.epochs} epochs: test accuracy {final['test_acc']:.1%} on {len(test_labels):,} images "
-      f"(chance is 10%), {sum(h['seconds'] for h in history):.0f} s on {env.hardware_name()}")
+assert len(history) == TRAIN.epochs
+print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'test acc':>8} {'seconds':>7}")
+for h in history:
+    print(f"{h['epoch']:>5} {h['train_loss']:>10.3f} {h['train_acc']:>9.1%} {h['test_acc']:>8.1%} {h['seconds']:>7.0f}")
+print(f"test accuracy {final['test_acc']:.1%} on {len(test_labels):,} images (chance is 10%)")
 
 # %% [markdown]
 # The similarity grid of the trained table. Compare with the fresh one above: each position
 # now resembles its neighbours more than distant patches, so the small maps start to show
-# blobs around their own patch. (The paper's figure, from ViT-L/32 trained long on ImageNet,
+# bright regions around their own patch. (The paper's figure, from ViT-L/32 trained long on ImageNet,
 # also shows stripes along each patch's row and column; a few CIFAR epochs show the beginning.)
 
 # %%

@@ -252,6 +252,7 @@ def distance_scatter(ax, distance, label, **style):
     layers, heads = distance.shape
     xs = torch.arange(1, layers + 1).repeat_interleave(heads)  # (layers*heads,) block of each dot
     ax.scatter(xs.numpy(), distance.flatten().cpu().numpy(), label=label, **style)
+    ax.set_xticks(range(1, layers + 1))
 
 
 fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -209,13 +209,13 @@ seed_seconds = time.perf_counter() - start
 # ## Recipe 2: fine-tune every block, the ViT paper's way
 #
 # The paper fine-tunes *all* weights with SGD and momentum 0.9, no weight decay, gradients
-# clipped to norm 1, a short linear warmup and cosine decay. With momentum $\mu$ the update is
+# clipped to norm 1 and cosine decay; we put a short linear warmup in front. With momentum $\mu$ the update is
 # $v \leftarrow \mu v + g$, $\theta \leftarrow \theta - \eta(t)\,v$: for a steady gradient the
 # effective step is $\eta/(1-\mu) = 10\,\eta$. Here also:
 # - pad-4 crop + flip at 32 px before the resize, so the 5 epochs do not see the same images twice;
 # - bf16 autocast on a GPU: matrix multiplies in bfloat16 (8-bit mantissa, fp32's exponent range,
-#   so no loss scaling is needed), roughly doubling throughput on an H100; the CPU stays in fp32;
-# - batches of 128 at $\eta = 0.01$, the middle of the paper's $\{0.001, 0.003, 0.01, 0.03\}$ sweep.
+#   so no loss scaling is needed), the format the GPU's tensor cores are fastest at; the CPU stays in fp32;
+# - batches of 128 (the paper used 512) at $\eta = 0.01$, from the paper's $\{0.001, 0.003, 0.01, 0.03\}$ sweep.
 #
 # `TrainConfig(compile=True)` would add `torch.compile` on a GPU; it is off here because its
 # first-epoch compile time dominates short runs.

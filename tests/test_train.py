@@ -154,6 +154,20 @@ def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):
     assert saved["epoch"] == 2 and saved["step"] == 2 * 6
 
 
+def test_resume_refuses_a_checkpoint_from_another_run(tmp_path):
+    torch.manual_seed(0)
+    quiet_fit(ViT(TINY), *loaders(), train.TrainConfig(epochs=1, lr=1e-3), out_dir=tmp_path)
+    with pytest.warns(UserWarning, match="TrainConfig differs"):
+        history = quiet_fit(ViT(TINY), *loaders(), train.TrainConfig(epochs=1, lr=2e-3), out_dir=tmp_path, resume=True)
+    assert len(history) == 1  # trained afresh, not skipped as "already done"
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["config"]["lr"] == 2e-3
+    with pytest.warns(UserWarning, match="steps per epoch"):
+        quiet_fit(ViT(TINY), *loaders(n=256), train.TrainConfig(epochs=1, lr=2e-3), out_dir=tmp_path, resume=True)
+    with pytest.warns(UserWarning, match="do not fit"):
+        wider = ViTConfig(**{**TINY.__dict__, "dim": 16})
+        quiet_fit(ViT(wider), *loaders(n=256), train.TrainConfig(epochs=1, lr=2e-3), out_dir=tmp_path, resume=True)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     torch.manual_seed(0)
     model = ViT(TINY)
@@ -199,6 +213,7 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_whole(tmp_path, monk
 
 # ---------------------------------------------------------------- it learns real data
 
+@pytest.mark.slow  # about 45 s on 2 free cores; CI runs it (the marker only lets you deselect it)
 @pytest.mark.skipif(not (REAL_CIFAR10 / "train").is_dir(),
                     reason="the CIFAR-10 JPEG copy is not in data/cifar10 (unpack ../shared/data/cifar10-jpeg.tar.xz)")
 def test_seed_model_learns_cifar10_in_one_epoch():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -104,7 +105,10 @@ def _decode_folder(folder: Path, threads: int | None = None, chunk: int = 1000) 
     if not files:
         raise DataUnavailableError(f"{folder} holds no <class>/*.jpg files")
     chunks = [files[i:i + chunk] for i in range(0, len(files), chunk)]
-    with ThreadPoolExecutor(threads or min(4, os.cpu_count() or 1)) as pool:
+    # torchvision 0.29 deprecates decode_jpeg, still the fastest decoder here (the PIL branch
+    # takes over once it is gone); the filter is set here, once, as it is process-wide.
+    with warnings.catch_warnings(), ThreadPoolExecutor(threads or min(4, os.cpu_count() or 1)) as pool:
+        warnings.simplefilter("ignore", DeprecationWarning)
         images = torch.cat(list(pool.map(_decode_files, chunks)))  # (N, 3, H, W) uint8
     return images, torch.tensor(labels, dtype=torch.int64)
 

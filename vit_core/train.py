@@ -185,21 +185,37 @@ def _set_rng_state(state: dict, train_loader) -> None:
         train_loader.load_state_dict(state["loader"])
 
 
-def save_checkpoint(out_dir: Path, model, optimizer, history, config, step, train_loader) -> None:
+def save_checkpoint(out_dir: Path, model, optimizer, history, config, step, steps_per_epoch, train_loader) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": len(history),
-             "step": step, "history": history, "config": asdict(config), "rng": _rng_state(train_loader)}
+             "step": step, "steps_per_epoch": steps_per_epoch, "history": history, "config": asdict(config),
+             "rng": _rng_state(train_loader)}
     _save_atomic(lambda p: torch.save(state, p), out_dir / "checkpoint.pt")
     _save_atomic(lambda p: p.write_text(json.dumps(history, indent=1)), out_dir / "history.json")
 
 
-def _restore(path: Path, model, optimizer, config, train_loader) -> list[dict]:
-    """Load a checkpoint written by fit(); returns the history so far."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    changed = {k: (v, getattr(config, k)) for k, v in state["config"].items() if getattr(config, k, v) != v}
+def _mismatch(state: dict, model, config, steps_per_epoch: int) -> str | None:
+    """Why a checkpoint cannot continue this run (None if it can)."""
+    changed = {k: (v, getattr(config, k, None)) for k, v in state["config"].items() if getattr(config, k, None) != v}
     if changed:
-        warnings.warn(f"resuming {path} with a different TrainConfig {changed} (saved, now): "
-                      f"the run will not match an uninterrupted one")
+        return f"its TrainConfig differs (saved, now): {changed}"
+    if state["steps_per_epoch"] != steps_per_epoch:
+        return f"it ran {state['steps_per_epoch']} steps per epoch, this loader gives {steps_per_epoch}"
+    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if mine != {k: tuple(v.shape) for k, v in state["model"].items()}:
+        return "its weights do not fit this model"
+    return None
+
+
+def _restore(path: Path, model, optimizer, config, steps_per_epoch, train_loader) -> list[dict]:
+    """Load a checkpoint written by fit() and return its history; if it belongs to another
+    run (config, data size or model changed), warn and return [] so training starts afresh:
+    continuing it would silently mix two different runs."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    problem = _mismatch(state, model, config, steps_per_epoch)
+    if problem:
+        warnings.warn(f"not resuming from {path}: {problem}; training from scratch and overwriting it")
+        return []
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     _set_rng_state(state["rng"], train_loader)
@@ -283,7 +299,8 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
     test_loss, test_acc (None without a test loader), lr (at the epoch's last step),
     seconds (whole epoch, evaluation included), img_per_s (training only). Accuracies are
     fractions in [0, 1]. With `out_dir`, checkpoint.pt and history.json are written after
-    every epoch; `resume=True` continues from them (or starts afresh if there are none)."""
+    every epoch; `resume=True` continues the same run from them (same config, data size and
+    model; otherwise it warns and starts afresh)."""
     device = torch.device(device) if device is not None else env.get_device()
     model.to(device)
     out_dir = Path(out_dir) if out_dir is not None else None
@@ -293,7 +310,7 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
     torch.manual_seed(config.seed)
     history = []
     if resume and out_dir is not None and (out_dir / "checkpoint.pt").is_file():
-        history = _restore(out_dir / "checkpoint.pt", model, optimizer, config, train_loader)
+        history = _restore(out_dir / "checkpoint.pt", model, optimizer, config, steps, train_loader)
     run = {"model": torch.compile(model) if config.compile else model, "base_model": model, "device": device,
            "optimizer": optimizer, "config": config, "train_loader": train_loader, "steps": steps,
            "step": len(history) * steps, "out_dir": out_dir, "progress": progress,
@@ -307,7 +324,7 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
                         "test_loss": test.get("loss"), "test_acc": test.get("acc"), "lr": stats["lr"],
                         "seconds": time.perf_counter() - start, "img_per_s": stats["img_per_s"]})
         if out_dir is not None:
-            save_checkpoint(out_dir, model, optimizer, history, config, run["step"], train_loader)
+            save_checkpoint(out_dir, model, optimizer, history, config, run["step"], steps, train_loader)
         if verbose:
             _print_epoch(history[-1], config.epochs)
     return history
