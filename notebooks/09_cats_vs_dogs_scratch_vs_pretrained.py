@@ -101,7 +101,7 @@ FINETUNE_STEPS = env.pick(full=6000, smoke=300)  # optimisation steps per fine-t
 FINETUNE_ROUNDS = env.pick(full=30, smoke=6)     # test evaluations along the way = points per curve
 FINETUNE = TrainConfig(lr=1e-3, weight_decay=0.05, seed=SEED)  # identical for scratch and pretrained
 WARMUP_FRACTION = 0.1                            # linear warmup over the first 10% of the steps, then cosine
-SIZES = env.pick(full=(100, 300, 1000, 3000), smoke=(100,))  # training images per class for the sweep
+SIZES = env.pick(full=(100, 300, 1000, 3000), smoke=(100, 1000))  # training images per class for the sweep
 
 # The real experiment (full profile): ViT-B/16 at 224 px.
 REAL_IMAGE_SIZE, REAL_BATCH_SIZE = 224, 64
@@ -144,7 +144,8 @@ print(f"fine-tuning: {FINETUNE_STEPS} steps of {BATCH_SIZE} images, lr {FINETUNE
 # %%
 torch.manual_seed(SEED)
 probe = ViT(MODEL).eval()
-images = load_tensors("cifar10", "test")[0][:4].float() / 255  # (4, 3, 32, 32) in [0, 1]
+x, y = load_tensors("cifar10", "test")
+images = torch.cat([x[y == 3][:2], x[y == 5][:2]]).float() / 255  # (4, 3, 32, 32): two cats, two dogs, in [0, 1]
 tokens = probe.embed(images)  # (B, N, dim)
 perm = torch.randperm(tokens.shape[1])
 with torch.no_grad():

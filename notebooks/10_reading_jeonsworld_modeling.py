@@ -638,7 +638,7 @@ if not env.is_smoke() and checkpoint.is_file() and vit.config.num_classes == 100
     titles = [f"{CIFAR10_CLASSES[t]}\n-> {categories[i][:18]} {p:.0%}"
               for t, i, p in zip(y.tolist(), top.indices[:, 0].tolist(), top.values[:, 0].tolist())]
     fig = show_images(test_images[picked], titles, ncols=4, scale=2.2)
-    fig.suptitle(f"{checkpoint.name} on {source_name('cifar10')} test images (upscaled)", fontsize=10)
+    fig.suptitle(f"{checkpoint.name} on {source_name('cifar10')} test images (upscaled)", fontsize=10, y=1.03)
     save_figure(fig, "10_reading_jeonsworld_modeling_real_checkpoint")
     plt.show()
 else:
