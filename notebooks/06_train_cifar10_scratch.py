@@ -67,7 +67,7 @@ from vit_core.train import TrainConfig, count_parameters, evaluate, fit, lr_fact
 
 device = env.get_device()
 RUNS = env.data_dir() / "runs"
-print(f"profile {env.get_profile()!r} on {env.hardware_name()}; runs are written under {RUNS}")
+print(f"profile {env.get_profile()!r} on {env.hardware_name()}; runs are written under {RUNS.name}/ in the data folder")
 
 # %% [markdown]
 # ## Budgets and hyper-parameters, all in one place

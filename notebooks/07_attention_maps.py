@@ -101,7 +101,7 @@ if CHECKPOINT.is_file():
     ORIGIN = (f"notebook 06's improved model ({saved['profile']} profile, "
               f"{saved['test_acc']:.1%} test accuracy on {saved['dataset']})")
 else:
-    print(f"{CHECKPOINT} is missing (run notebook 06 first): training a TINY STAND-IN model here instead")
+    print(f"{CHECKPOINT.name} from notebook 06 is missing (run 06 first): training a TINY STAND-IN model here instead")
     model, config, seed, init_pos_embed = train_tiny_stand_in()
     ORIGIN = "a tiny stand-in trained here for two epochs on 3,000 images (notebook 06's checkpoint was missing)"
 model = model.to(device).eval()
