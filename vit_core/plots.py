@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import torch
 
 from .env import figures_dir
@@ -51,6 +52,7 @@ def plot_history(histories: dict, title: str | None = None):
                             label=f"{name} ({split})", marker="o" if len(epochs) < 3 else None)
     for ax, label in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy (%)")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=8)
