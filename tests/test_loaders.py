@@ -123,6 +123,9 @@ def test_npz_missing_keys_and_pre_logits_are_named():
     with_pre_logits = {**mapping, "pre_logits/kernel": np.zeros((48, 48)), "pre_logits/bias": np.zeros(48)}
     with pytest.raises(StateDictMismatchError, match="pre_logits"):
         from_google_npz(with_pre_logits)
+    hybrid = {**mapping, "conv_root/kernel": np.zeros((7, 7, 3, 64))}  # an R50+ViT stem
+    with pytest.raises(StateDictMismatchError, match="1 key.*does not model: conv_root/kernel"):
+        from_google_npz(hybrid)
     fresh = from_google_npz(with_pre_logits, num_classes=3)  # fine-tuning: new head, pre_logits dropped
     assert fresh.head.out_features == 3
     torch.testing.assert_close(fresh.pos_embed, source.pos_embed)

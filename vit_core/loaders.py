@@ -193,6 +193,9 @@ def from_google_npz(path_or_mapping, num_classes: int | None = None, image_size:
     if depth == 0 or missing:
         raise StateDictMismatchError(f"npz checkpoint is missing {len(missing) or 'all encoder-block'} key(s): "
                                      f"{_describe(missing)}")
+    unknown = keys - set(_npz_required_keys(depth)) - head_keys - {k for k in keys if k.startswith("pre_logits/")}
+    if unknown:  # e.g. the ResNet stem of a hybrid R50+ViT checkpoint, which vit_core does not model
+        raise StateDictMismatchError(f"npz has {len(unknown)} key(s) vit_core does not model: {_describe(unknown)}")
     extra = {k for k in keys if k.startswith("pre_logits/")}
     if extra and num_classes is None:
         raise StateDictMismatchError(f"npz has a pre_logits layer ({_describe(extra)}) that vit_core does not "
