@@ -127,3 +127,43 @@ def test_dropout_only_in_training_mode():
     model.train()
     assert not torch.allclose(model(x), model(x))
     assert not torch.allclose(F.softmax(model(x), -1), F.softmax(model.eval()(x), -1))
+
+
+@pytest.mark.parametrize("config", [ViTConfig.cifar10_seed(), UNUSUAL], ids=["seed", "unusual"])
+def test_cls_only_last_block_same_logits_and_gradients(config):
+    """The shortcut (last block updates only CLS) must not change what the model computes."""
+    torch.manual_seed(0)
+    model = ViT(config).train()
+    with torch.no_grad():  # every tensor random, so no zero bias or unit gain hides a mistake
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    images = torch.randn(4, 3, config.image_size, config.image_size)
+    labels = torch.randint(0, config.num_classes, (4,))
+    results = {}
+    for shortcut in (True, False):
+        model.cls_only_last_block = shortcut
+        model.zero_grad()
+        logits = model(images)
+        F.cross_entropy(logits, labels).backward()
+        results[shortcut] = logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+    torch.testing.assert_close(results[True][0], results[False][0], rtol=1e-5, atol=1e-6)
+    for name, grad in results[False][1].items():
+        torch.testing.assert_close(results[True][1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    logits_with_maps, _ = model(images, return_attention=True)  # maps need every row: full path
+    torch.testing.assert_close(logits_with_maps, results[True][0], rtol=1e-5, atol=1e-6)
+
+
+def test_cls_only_last_block_skips_exactly_the_unread_work():
+    """Multiply-adds saved per image: (N - 1) tokens skip proj, attention and MLP: (N-1)(D^2 + 2ND + 2DM)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    config = ViTConfig.cifar10_seed()
+    with torch.device("meta"):  # shapes only; on meta SDPA runs as matmuls the counter sees
+        model = ViT(config).eval()
+    flops = {}
+    for shortcut in (True, False):
+        model.cls_only_last_block = shortcut
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.empty(1, 3, 32, 32, device="meta"))
+        flops[shortcut] = counter.get_total_flops()
+    N, D, M = config.seq_len, config.dim, config.mlp_dim
+    assert (flops[False] - flops[True]) // 2 == (N - 1) * (D * D + 2 * N * D + 2 * D * M) == 1_726_464

@@ -104,20 +104,22 @@ class Attention(nn.Module):
         self.proj = nn.Linear(config.dim, config.dim)
         self.proj_drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False, cls_only: bool = False):
         B, N, C = x.shape
         qkv = self.qkv(x)  # (B, N, 3 * dim)
         q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.heads)  # each (B, heads, N, head_dim)
+        if cls_only:
+            q = q[:, :, :1]  # (B, heads, 1, head_dim): only CLS asks; every token still answers (Nq = 1)
         if return_attention:
             # The manual path: the same maths as the fused kernel, but it keeps the weights.
-            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, N, N)
-            weights = scores.softmax(dim=-1)  # (B, heads, N, N), every row sums to 1
-            out = self.attn_drop(weights) @ v  # (B, heads, N, head_dim)
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, Nq, N): Nq queries, N keys
+            weights = scores.softmax(dim=-1)  # (B, heads, Nq, N), every row sums to 1
+            out = self.attn_drop(weights) @ v  # (B, heads, Nq, head_dim)
         else:
             weights = None
             p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, N, head_dim)
-        out = rearrange(out, "b h n d -> b n (h d)")  # (B, N, dim): heads merged back
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Nq, head_dim)
+        out = rearrange(out, "b h n d -> b n (h d)")  # (B, Nq, dim): heads merged back
         return self.proj_drop(self.proj(out)), weights
 
 
@@ -137,7 +139,11 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm encoder block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+    """Pre-norm encoder block: x + Attn(LN(x)), then x + MLP(LN(x)).
+
+    With `cls_only=True` only the CLS token (row 0) is updated: it still attends to every
+    token, but no other token's attention, projection or MLP is computed.
+    """
 
     def __init__(self, config: ViTConfig):
         super().__init__()
@@ -146,9 +152,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
-        attended, weights = self.attn(self.norm1(x), return_attention)
-        x = x + attended
+    def forward(self, x: torch.Tensor, return_attention: bool = False, cls_only: bool = False):
+        attended, weights = self.attn(self.norm1(x), return_attention, cls_only)
+        x = (x[:, :1] if cls_only else x) + attended  # (B, 1 or N, dim)
         x = x + self.mlp(self.norm2(x))
         return x, weights
 
@@ -160,10 +166,11 @@ class Encoder(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False, cls_only_last: bool = False):
         attentions = []
-        for block in self.blocks:
-            x, weights = block(x, return_attention)  # (B, N, dim)
+        for i, block in enumerate(self.blocks):
+            cls_only = cls_only_last and i == len(self.blocks) - 1
+            x, weights = block(x, return_attention, cls_only)  # (B, N, dim); (B, 1, dim) if cls_only
             attentions.append(weights)
         return x, attentions
 
@@ -181,6 +188,10 @@ class ViT(nn.Module):
         self.encoder = Encoder(config)
         self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
         self.head = nn.Linear(config.dim, config.num_classes)
+        # The head reads only the CLS token, so the last block need not update the other
+        # tokens: same logits and gradients, ~19% fewer multiply-adds at the seed config.
+        # False runs every block on every token (the textbook count; notebook 05 compares).
+        self.cls_only_last_block = True
         self.reset_parameters()
 
     @property
@@ -219,8 +230,9 @@ class ViT(nn.Module):
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
         x = self.embed(images)  # (B, N, dim)
-        x, attentions = self.encoder(x, return_attention)  # (B, N, dim)
-        logits = self.head(self.norm(x)[:, 0])  # (B, num_classes): read out the CLS token
+        cls_only_last = self.cls_only_last_block and not return_attention  # attention maps need every row
+        x, attentions = self.encoder(x, return_attention, cls_only_last)  # (B, N, dim), or (B, 1, dim)
+        logits = self.head(self.norm(x[:, 0]))  # (B, num_classes): read out the CLS token
         return (logits, attentions) if return_attention else logits
 
     @torch.no_grad()
