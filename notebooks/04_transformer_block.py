@@ -610,6 +610,7 @@ def stream_statistics(model: ViT, images: torch.Tensor) -> dict[str, list[float]
     record = lambda module, inputs, output: captured.append(output[0] if isinstance(output, tuple) else output)  # noqa: E731
     hooks = [model.pos_drop.register_forward_hook(record)]  # output of embed(): (B, N, dim)
     hooks += [block.register_forward_hook(record) for block in model.blocks]  # Block returns (x, weights)
+    model.cls_only_last_block = False  # by default the last block updates only CLS (notebook 05): keep every token
     try:
         model.eval()(images)
     finally:

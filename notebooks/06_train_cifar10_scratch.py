@@ -59,10 +59,11 @@ import time
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from vit_core import ViT, ViTConfig
 from vit_core.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors, source_name, subset
-from vit_core.plots import plot_confusion, plot_history, save_figure, show_images
+from vit_core.plots import plot_confusion, plot_history, save_figure, seed_table, show_images
 from vit_core.train import TrainConfig, count_parameters, evaluate, fit, lr_factor, predict
 
 device = env.get_device()
@@ -80,7 +81,8 @@ print(f"profile {env.get_profile()!r} on {env.hardware_name()}; runs are written
 # %%
 TRAIN_PER_CLASS = env.pick(full=None, smoke=500)   # training images per class (None: all 5,000)
 TEST_PER_CLASS = env.pick(full=None, smoke=200)    # test images per class (None: all 1,000)
-SEED = 0                                           # one seed for data order, init and augmentation
+SEED = 0                                           # seed of the main runs: data order, init, augmentation
+EXTRA_SEEDS = env.pick(full=[], smoke=[1, 2])      # repeats of both recipes, to see the noise (full: hours on a GPU)
 
 BASELINE_MODEL = ViTConfig.cifar10_seed()          # 48-dim, 4 blocks, 4 heads, 4x4 patches
 BASELINE_BATCH = 128                               # images per step
@@ -94,7 +96,7 @@ BASELINE = TrainConfig(
 
 IMPROVED_MODEL = env.pick(                         # full: 192-dim, 6 blocks, 3 heads of 64, ~1.8 M params
     full=ViTConfig.cifar10_seed(dim=192, depth=6, heads=3, mlp_dim=384),
-    smoke=ViTConfig.cifar10_seed(dim=96, depth=4, heads=3, mlp_dim=192))
+    smoke=ViTConfig.cifar10_seed(dim=64, depth=4, heads=2, mlp_dim=128))
 IMPROVED_BATCH = env.pick(full=512, smoke=128)     # images per step
 IMPROVED = TrainConfig(
     epochs=env.pick(full=200, smoke=4),
@@ -138,9 +140,9 @@ assert train_labels.bincount().tolist() == [len(train_labels) // 10] * 10, "clas
 # gradient clipping, no label smoothing; bf16 autocast only on a GPU.
 
 # %%
-def make_loaders(batch_size: int, augment: bool):
+def make_loaders(batch_size: int, augment: bool, seed: int = SEED):
     train = TensorLoader(train_images, train_labels, batch_size, train=True, augment=augment,
-                         device=device, seed=SEED)
+                         device=device, seed=seed)
     test = TensorLoader(test_images, test_labels, 512, train=False, device=device)
     return train, test
 
@@ -230,7 +232,7 @@ print(f"label-smoothed loss by hand {by_hand:.5f} = F.cross_entropy {F.cross_ent
 #
 # **A somewhat larger model.** 192-dim tokens, 6 blocks, 3 heads of 64 and a 384-wide MLP
 # (about 1.8 M parameters, against 0.12 M for the seed model) in the full profile; the smoke
-# profile uses a 96-dim, 4-block version to fit its CPU budget.
+# profile uses a 64-dim, 4-block version (2 heads of 32) to fit its CPU budget, with three seeds of each recipe.
 
 # %%
 torch.manual_seed(SEED)
@@ -267,16 +269,53 @@ for name, cfg, tc, model, history, seconds in rows:
           f"{last['test_acc']:>10.1%}{last['img_per_s']:>8.0f}{seconds:>8.0f}")
 
 # %% [markdown]
+# **How much of a difference is noise?** One run per recipe cannot tell a real gain from luck:
+# the initial weights, the order of the batches and the augmentation draws all come from the
+# seed. Where the runs are cheap, both recipes are repeated with other seeds (same data, same
+# budget) and the table reports the mean and the sample standard deviation
+# $s = \sqrt{\tfrac{1}{n-1}\sum_i (a_i - \bar a)^2}$ of the final test accuracies. The full
+# profile runs one seed only, because each repeat costs the whole budget again.
+
+# %%
+def final_test_acc(model_config: ViTConfig, recipe: TrainConfig, batch_size: int, augment: bool, seed: int) -> float:
+    torch.manual_seed(seed)
+    model = ViT(model_config)
+    train, _ = make_loaders(batch_size, augment, seed)
+    history = fit(model, train, test_loader, dataclasses.replace(recipe, seed=seed), device=device,
+                  progress=False, verbose=False)
+    return history[-1]["test_acc"]
+
+
+accuracies = {"seed recipe": [baseline_history[-1]["test_acc"]], "improved recipe": [improved_history[-1]["test_acc"]]}
+start = time.perf_counter()
+for seed in tqdm(EXTRA_SEEDS, desc="extra seeds"):
+    accuracies["seed recipe"].append(final_test_acc(BASELINE_MODEL, BASELINE, BASELINE_BATCH, False, seed))
+    accuracies["improved recipe"].append(final_test_acc(IMPROVED_MODEL, IMPROVED, IMPROVED_BATCH, True, seed))
+print(f"{len(EXTRA_SEEDS)} extra seed(s) of both recipes took {time.perf_counter() - start:.0f} s")
+print(f"final test accuracy, {DATASET}, profile {env.get_profile()}, {len(test_labels):,} test images")
+print(seed_table(accuracies, [SEED, *EXTRA_SEEDS]))
+
+# %% [markdown]
+# Read a gap between two means against the spreads: a difference smaller than about two
+# standard deviations could be luck of the seed. In the smoke run stored here the improved
+# recipe trails the seed recipe by more than that. Four epochs on 5,000 images are too few for
+# its changes to pay off: augmentation makes every epoch harder to fit, warmup and cosine
+# decay spend part of a short budget on small steps, and label smoothing lowers the reward
+# for confident answers. They are regularisers, and they help when training runs long enough
+# to overfit (the references below used 100 to 200 epochs).
+
+# %% [markdown]
 # **The learning check.** Ten classes means 10 % by chance. Even the smoke budget (a few
-# thousand images, four short epochs) must leave both models far above that, or the training
-# code is broken.
+# thousand images, four short epochs) must leave both models far above that for every seed, or
+# the training code is broken.
 
 # %%
 CHANCE = 1 / len(CIFAR10_CLASSES)
 for name, *_, history, _ in rows:
-    assert history[-1]["test_acc"] >= 0.25, f"{name}: test accuracy {history[-1]['test_acc']:.1%} is near chance"
     assert history[-1]["train_loss"] < history[0]["train_loss"], f"{name}: the training loss did not fall"
-print(f"both runs beat chance ({CHANCE:.0%}) by at least 15 points")
+for name, accs in accuracies.items():
+    assert min(accs) >= 0.25, f"{name}: a test accuracy of {min(accs):.1%} is near chance"
+print(f"every run of both recipes beats chance ({CHANCE:.0%}) by at least 15 points")
 
 # %% [markdown]
 # ## 4 · Where the improved model goes wrong

@@ -228,3 +228,13 @@ def test_seed_model_learns_cifar10_in_one_epoch():
     history = quiet_fit(model, train_loader, test_loader, train.TrainConfig(epochs=1, lr=2e-3, warmup_epochs=0.1))
     print(f"test accuracy {history[0]['test_acc']:.1%} after one epoch, {time.perf_counter() - start:.0f} s")
     assert history[0]["test_acc"] >= 0.35
+
+
+def test_seed_table_reports_mean_and_sample_std():
+    table = plots.seed_table({"a": [0.30, 0.32, 0.34]}, seeds=[0, 1, 2])
+    row = table.splitlines()[1].split()
+    assert row[:4] == ["a", "3", "32.0%", "2.0%"]  # sample std of 30, 32, 34 is 2 points
+    assert row[4:] == ["30.0%,", "32.0%,", "34.0%"]
+    assert plots.seed_table({"one": [0.5]}, seeds=[7]).splitlines()[1].split()[:4] == ["one", "1", "50.0%", "-"]
+    with pytest.raises(ValueError, match="2 accuracies for 3 seeds"):
+        plots.seed_table({"a": [0.1, 0.2]}, seeds=[0, 1, 2])

@@ -1,5 +1,5 @@
-"""Figures the notebooks share. Each function returns its matplotlib Figure;
-`save_figure` writes it into figures/ so the README can show it."""
+"""Figures (and one table) the notebooks share. Each plot function returns its matplotlib
+Figure; `save_figure` writes it into figures/ so the README can show it."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -83,3 +83,18 @@ def plot_confusion(preds, labels, class_names, title: str | None = None):
     ax.set_title(title or f"confusion (% of each true class), accuracy {100 * (preds == labels).float().mean():.1f}%")
     fig.tight_layout()
     return fig
+
+
+def seed_table(accuracies: dict[str, list[float]], seeds: list[int]) -> str:
+    """Mean, sample standard deviation and per-seed values of final accuracies, one row per recipe.
+
+    `accuracies[name][i]` is the accuracy (a fraction) of the run with seed `seeds[i]`."""
+    lines = [f"{'recipe':<17}{'seeds':>6}{'mean':>8}{'std':>7}   per seed ({', '.join(map(str, seeds))})"]
+    for name, accs in accuracies.items():
+        if len(accs) != len(seeds):
+            raise ValueError(f"{name}: {len(accs)} accuracies for {len(seeds)} seeds")
+        values = torch.tensor(accs, dtype=torch.float64)
+        spread = f"{values.std().item():>7.1%}" if len(accs) > 1 else f"{'-':>7}"  # n - 1 in the denominator
+        lines.append(f"{name:<17}{len(accs):>6}{values.mean().item():>8.1%}{spread}   "
+                     + ", ".join(f"{a:.1%}" for a in accs))
+    return "\n".join(lines)
