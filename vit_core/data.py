@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from .augment import random_crop_flip
+
 from . import env
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -200,44 +202,33 @@ def subset(images, labels, classes=None, per_class=None, seed: int = 0):
 
 # ---------------------------------------------------------------- batches on the device
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """Pad-`padding` random crop and horizontal flip of a whole uint8 batch at once.
-
-    Every image gets its own offset and coin flip; two gathers (rows, then columns) do all
-    the crops, a few kernel launches per batch instead of a Python loop per image (and
-    twice as fast on the CPU as one 4-D advanced-indexing gather, measured).
-    """
-    B, C, H, W = images.shape
-    padded = F.pad(images, (padding,) * 4)  # (B, C, H + 2p, W + 2p), zero border
-    dy, dx = torch.randint(0, 2 * padding + 1, (2, B, 1), generator=generator, device=images.device)
-    rows = dy + torch.arange(H, device=images.device)  # (B, H): source row of each output row
-    cols = dx + torch.arange(W, device=images.device)  # (B, W)
-    flip = torch.rand(B, 1, generator=generator, device=images.device) < 0.5
-    cols = torch.where(flip, cols.flip(-1), cols)  # a flipped image reads its columns backwards
-    out = padded.gather(2, rows[:, None, :, None].expand(B, C, H, W + 2 * padding))  # (B, C, H, W + 2p)
-    return out.gather(3, cols[:, None, None, :].expand(B, C, H, W))  # (B, C, H, W)
-
-
 class TensorLoader:
     """Batches from uint8 image tensors kept on `device`: shuffle, augment, resize, normalise.
 
-    Yields (x float32 (B, 3, S, S) normalised, y int64 (B,)) on `device`. With train=True it
-    shuffles, drops the last partial batch and augments (pad-4 random crop + flip) unless
-    augment=False. Every random draw comes from the loader's own generator, reseeded from
-    (seed, epoch) at each pass, so an epoch is reproducible on its own: `set_epoch(e)` picks
-    the epoch (fit() does), otherwise each pass moves on to the next epoch.
+    Yields (x float32 (B, 3, S, S) normalised, y) on `device`; y is int64 (B,), or soft
+    targets (B, classes) when a `mix` function (MixUp/CutMix) is given. With train=True it
+    shuffles and drops the last partial batch. `augment`: True for the batched pad-4 crop +
+    flip (the default when training), False for none, or any function of a uint8 batch (e.g.
+    `augment.PerImage(v2.TrivialAugmentWide())`). The shuffle and the batched crop draw from
+    the loader's own generator, reseeded from (seed, epoch) at each pass, so an epoch is
+    reproducible on its own: `set_epoch(e)` picks the epoch (fit() does), otherwise each pass
+    moves on to the next epoch. Per-image v2 transforms and `mix` draw from torch's global
+    generator (fit's private, seeded copy during training).
     """
 
-    def __init__(self, images, labels, batch_size, *, train, augment=None, image_size=None,
+    def __init__(self, images, labels, batch_size, *, train, augment=None, mix=None, image_size=None,
                  mean=CIFAR10_MEAN, std=CIFAR10_STD, device=None, seed=0):
         if images.dtype != torch.uint8 or images.ndim != 4 or len(images) != len(labels):
             raise ValueError(f"expected uint8 images (N, C, H, W) and N labels, got {images.dtype} "
                              f"{tuple(images.shape)} and {tuple(labels.shape)}")
-        self.device = torch.device(device) if device is not None else env.get_device()
+        if len(images) == 0 or batch_size < 1 or (train and len(images) < batch_size):
+            raise ValueError(f"{len(images)} images cannot make a training batch of {batch_size}")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.images = images.to(self.device)
         self.labels = labels.to(self.device, torch.int64)
         self.batch_size, self.train, self.seed, self.epoch = batch_size, train, seed, 0
         self.augment = train if augment is None else augment
+        self.mix = mix
         self.image_size = image_size
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1)  # (1, C, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1)
@@ -258,8 +249,10 @@ class TensorLoader:
 
     def transform(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) on the device -> the model's float input (B, C, S, S)."""
-        if self.augment:
+        if self.augment is True:
             images = random_crop_flip(images, self.generator)
+        elif callable(self.augment):
+            images = self.augment(images)
         x = images.float().div_(255)  # (B, C, H, W) in [0, 1]
         if self.image_size is not None and self.image_size != x.shape[-1]:
             # bilinear, as torchvision's Resize does on tensors; antialias matters only when shrinking
@@ -278,7 +271,8 @@ class TensorLoader:
         self.epoch += 1  # a plain `for` loop over epochs gets a new shuffle each time
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield self.transform(self.images[idx]), self.labels[idx]
+            x, y = self.transform(self.images[idx]), self.labels[idx]
+            yield self.mix(x, y) if self.mix is not None else (x, y)
 
 
 # ---------------------------------------------------------------- folders of large images
@@ -339,3 +333,19 @@ def pets_binary_loader(split: str, image_size: int, batch_size: int, download: b
                                 target_types="binary-category", download=not present,
                                 transform=folder_transform(image_size, split == "train"))
     return _loader(dataset, batch_size, split == "train", num_workers)
+
+
+def train_val_split(images, labels, val_per_class: int, seed: int = 0):
+    """Carve a validation set of `val_per_class` images per class out of a training set
+    (drawn with `seed`; both parts keep the source order). Returns (train_images,
+    train_labels, val_images, val_labels): select recipes on val, report test once."""
+    generator = torch.Generator().manual_seed(seed)
+    val = []
+    for c in sorted(set(labels.tolist())):
+        idx = (labels == c).nonzero().flatten()
+        if len(idx) <= val_per_class:
+            raise ValueError(f"class {c} has {len(idx)} images, not more than val_per_class={val_per_class}")
+        val.append(idx[torch.randperm(len(idx), generator=generator)[:val_per_class]])
+    is_val = torch.zeros(len(labels), dtype=torch.bool)
+    is_val[torch.cat(val)] = True
+    return images[~is_val], labels[~is_val], images[is_val], labels[is_val]

@@ -1,9 +1,11 @@
 """The Vision Transformer (Dosovitskiy et al., 2021) in one flat file.
 
-Parameter names follow timm (`patch_embed.proj`, `cls_token`, `pos_embed`,
-`blocks.i.norm1`, `attn.qkv`, `attn.proj`, `norm2`, `mlp.fc1`, `mlp.fc2`, `norm`,
-`head`), so weights from timm, torchvision and the original Google checkpoints map
-onto it one tensor at a time (see `loaders.py`).
+State-dict keys: `patch_embed.proj`, `cls_token`, `pos_embed`, then per block
+`encoder.blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}`, then `norm`
+and `head`. The layer names are timm's; the `encoder.` prefix keeps the Encoder module
+that jeonsworld's and HuggingFace's code also have (notebooks 04 and 10 map them). Weights
+from timm, torchvision, HuggingFace and the original Google checkpoints map onto it one
+tensor at a time (see `loaders.py`).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
+from torchvision.ops import stochastic_depth
 
 
 @dataclass
@@ -30,6 +33,8 @@ class ViTConfig:
     attention_dropout: float = 0.0  # dropout on the attention weights themselves
     qkv_bias: bool = True           # bias in the fused query/key/value projection
     layer_norm_eps: float = 1e-6    # LayerNorm epsilon (torchvision, timm and Google use 1e-6)
+    drop_path: float = 0.0          # stochastic depth: chance a residual branch is dropped, per sample
+    cls_only_last_block: bool = False  # speed-up: the last block updates only the CLS token (see ViT)
 
     def __post_init__(self):
         checks = [
@@ -41,7 +46,7 @@ class ViTConfig:
              f"dim {self.dim} must be divisible by heads {self.heads}"),
             (min(self.in_channels, self.num_classes, self.depth, self.mlp_dim) > 0,
              "in_channels, num_classes, depth and mlp_dim must be positive"),
-            (0.0 <= self.dropout < 1.0 and 0.0 <= self.attention_dropout < 1.0,
+            (0.0 <= self.dropout < 1.0 and 0.0 <= self.attention_dropout < 1.0 and 0.0 <= self.drop_path < 1.0,
              "dropout probabilities must lie in [0, 1)"),
         ]
         for ok, message in checks:
@@ -92,7 +97,11 @@ class PatchEmbedding(nn.Module):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with one fused query/key/value projection."""
+    """Multi-head self-attention with one fused query/key/value projection.
+
+    Set `keep_weights = True` to take the manual path and store the attention weights in
+    `self.weights` (ViT.forward(..., return_attention=True) does this for every block).
+    """
 
     def __init__(self, config: ViTConfig):
         super().__init__()
@@ -103,24 +112,25 @@ class Attention(nn.Module):
         self.attn_drop = nn.Dropout(config.attention_dropout)
         self.proj = nn.Linear(config.dim, config.dim)
         self.proj_drop = nn.Dropout(config.dropout)
+        self.keep_weights = False
+        self.weights: torch.Tensor | None = None  # (B, heads, Nq, N) after a forward with keep_weights
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, cls_only: bool = False):
+    def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
         B, N, C = x.shape
         qkv = self.qkv(x)  # (B, N, 3 * dim)
         q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.heads)  # each (B, heads, N, head_dim)
         if cls_only:
             q = q[:, :, :1]  # (B, heads, 1, head_dim): only CLS asks; every token still answers (Nq = 1)
-        if return_attention:
+        if self.keep_weights:
             # The manual path: the same maths as the fused kernel, but it keeps the weights.
             scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, Nq, N): Nq queries, N keys
-            weights = scores.softmax(dim=-1)  # (B, heads, Nq, N), every row sums to 1
-            out = self.attn_drop(weights) @ v  # (B, heads, Nq, head_dim)
+            self.weights = scores.softmax(dim=-1)  # (B, heads, Nq, N), every row sums to 1
+            out = self.attn_drop(self.weights) @ v  # (B, heads, Nq, head_dim)
         else:
-            weights = None
             p = self.attn_drop.p if self.training else 0.0
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Nq, head_dim)
         out = rearrange(out, "b h n d -> b n (h d)")  # (B, Nq, dim): heads merged back
-        return self.proj_drop(self.proj(out)), weights
+        return self.proj_drop(self.proj(out))
 
 
 class MLP(nn.Module):
@@ -142,7 +152,9 @@ class Block(nn.Module):
     """Pre-norm encoder block: x + Attn(LN(x)), then x + MLP(LN(x)).
 
     With `cls_only=True` only the CLS token (row 0) is updated: it still attends to every
-    token, but no other token's attention, projection or MLP is computed.
+    token, but no other token's attention, projection or MLP is computed. With
+    `config.drop_path > 0`, training drops each residual branch for a random subset of the
+    samples (torchvision's `stochastic_depth`, "row" mode) and rescales the survivors.
     """
 
     def __init__(self, config: ViTConfig):
@@ -151,12 +163,14 @@ class Block(nn.Module):
         self.attn = Attention(config)
         self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
         self.mlp = MLP(config)
+        self.drop_path = config.drop_path
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, cls_only: bool = False):
-        attended, weights = self.attn(self.norm1(x), return_attention, cls_only)
-        x = (x[:, :1] if cls_only else x) + attended  # (B, 1 or N, dim)
-        x = x + self.mlp(self.norm2(x))
-        return x, weights
+    def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
+        x = (x[:, :1] if cls_only else x) + self._drop(self.attn(self.norm1(x), cls_only))  # (B, 1 or N, dim)
+        return x + self._drop(self.mlp(self.norm2(x)))
+
+    def _drop(self, branch: torch.Tensor) -> torch.Tensor:
+        return stochastic_depth(branch, self.drop_path, "row", self.training) if self.drop_path else branch
 
 
 class Encoder(nn.Module):
@@ -166,13 +180,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False, cls_only_last: bool = False):
-        attentions = []
+    def forward(self, x: torch.Tensor, cls_only_last: bool = False) -> torch.Tensor:
         for i, block in enumerate(self.blocks):
-            cls_only = cls_only_last and i == len(self.blocks) - 1
-            x, weights = block(x, return_attention, cls_only)  # (B, N, dim); (B, 1, dim) if cls_only
-            attentions.append(weights)
-        return x, attentions
+            x = block(x, cls_only=cls_only_last and i == len(self.blocks) - 1)  # (B, N, dim); (B, 1, dim) if cls_only
+        return x
 
 
 class ViT(nn.Module):
@@ -188,10 +199,6 @@ class ViT(nn.Module):
         self.encoder = Encoder(config)
         self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
         self.head = nn.Linear(config.dim, config.num_classes)
-        # The head reads only the CLS token, so the last block need not update the other
-        # tokens: same logits and gradients, ~19% fewer multiply-adds at the seed config.
-        # False runs every block on every token (the textbook count; notebook 05 compares).
-        self.cls_only_last_block = True
         self.reset_parameters()
 
     @property
@@ -229,11 +236,31 @@ class ViT(nn.Module):
         return self.pos_drop(x + self.pos_embed)  # (B, N, dim)
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
+        """Logits (B, num_classes); with return_attention=True also a list with each block's
+        attention weights (B, heads, N, N), computed on the manual path.
+
+        `config.cls_only_last_block` (off by default) lets the last block update only the
+        CLS token, the one row the head reads: same logits and gradients, about 19% fewer
+        multiply-adds at the seed config, but the last block then outputs (B, 1, dim).
+        return_attention=True always runs every row.
+        """
+        if return_attention:
+            return self._forward_keeping_attention(images)
         x = self.embed(images)  # (B, N, dim)
-        cls_only_last = self.cls_only_last_block and not return_attention  # attention maps need every row
-        x, attentions = self.encoder(x, return_attention, cls_only_last)  # (B, N, dim), or (B, 1, dim)
-        logits = self.head(self.norm(x[:, 0]))  # (B, num_classes): read out the CLS token
-        return (logits, attentions) if return_attention else logits
+        x = self.encoder(x, cls_only_last=self.config.cls_only_last_block)  # (B, N, dim), or (B, 1, dim)
+        return self.head(self.norm(x[:, 0]))  # (B, num_classes): read out the CLS token
+
+    def _forward_keeping_attention(self, images: torch.Tensor):
+        attentions = [block.attn for block in self.blocks]
+        for attn in attentions:
+            attn.keep_weights = True
+        try:
+            x = self.encoder(self.embed(images))  # (B, N, dim): every row, for every map
+            logits = self.head(self.norm(x[:, 0]))  # (B, num_classes)
+            return logits, [attn.weights for attn in attentions]
+        finally:
+            for attn in attentions:
+                attn.keep_weights, attn.weights = False, None
 
     @torch.no_grad()
     def resize_image_size(self, image_size: int) -> "ViT":

@@ -1,20 +1,22 @@
 """The training loop every notebook uses, and the fine-tuning helpers.
 
 `fit` trains in place: AdamW/Adam/SGD, linear warmup then cosine decay per step, label
-smoothing, gradient clipping, bf16 autocast on CUDA (fp32 on the CPU), optional
-torch.compile. With `out_dir` it writes checkpoint.pt and history.json after every epoch,
-atomically, and `resume=True` continues an interrupted run to the same weights and
-history as an uninterrupted one (bit for bit on the CPU).
+smoothing, gradient clipping, mixed precision on CUDA (bfloat16 where the GPU supports it,
+else float16 with a gradient scaler; the CPU runs float32), optional torch.compile. Its
+random draws (dropout, drop-path, augmentations) come from a private copy of torch's
+generator seeded with `TrainConfig.seed`: the caller's global RNG is left as it was. With
+`out_dir` it writes checkpoint.pt and history.json after every epoch, atomically, and
+`resume=True` continues an interrupted run to the same weights and history as an
+uninterrupted one (bit for bit on the CPU).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import random
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -22,24 +24,40 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import env
-
 
 @dataclass
 class TrainConfig:
     epochs: int = 10                   # passes over the training loader
     lr: float = 1e-3                   # peak learning rate, reached at the end of warmup
     weight_decay: float = 0.05         # decoupled for AdamW; plain L2 for Adam and SGD
+    decay_all: bool = False            # also decay biases, LayerNorms, CLS and positions (tintn's code does)
     optimizer: str = "adamw"           # 'adamw' | 'adam' | 'sgd'
     momentum: float = 0.9              # SGD only
     warmup_epochs: float = 1.0         # linear warmup length, in epochs (fractions allowed)
     schedule: str = "cosine"           # after warmup: 'cosine' decay to 0 | 'constant'
     label_smoothing: float = 0.0       # probability mass spread over all classes in the loss
     grad_clip: float | None = 1.0      # max global gradient L2 norm; None = no clipping
-    amp: bool = True                   # bf16 autocast on CUDA only; the CPU always runs fp32
+    amp: bool = True                   # mixed precision on CUDA only; the CPU always runs float32
     compile: bool = False              # torch.compile the model before training
-    seed: int = 0                      # seeds torch's RNG (dropout, DataLoader shuffles)
-    max_steps_per_epoch: int | None = None  # cap on steps per epoch, for smoke budgets
+    seed: int = 0                      # seeds fit's private RNG (dropout, drop-path, augmentations)
+    max_steps_per_epoch: int | None = None  # cap on steps per epoch (smoke budgets, fast dev runs)
+    max_eval_batches: int | None = None     # cap on evaluation batches per epoch (fast dev runs)
+
+
+@dataclass
+class EpochSums:
+    """Running totals of one epoch, kept on the device (no GPU sync per step)."""
+    loss: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+    steps: int = 0
+
+
+@dataclass
+class RunState:
+    """What a run carries across epochs, and what its checkpoint holds."""
+    step: int = 0                                      # optimizer steps taken so far
+    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
 
 
 class NonFiniteLossError(RuntimeError):
@@ -54,36 +72,39 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters() if p.requires_grad), total
 
 
-def freeze_all_but_last(model: nn.Module, k: int) -> None:
-    """Train only the last `k` encoder blocks, the final LayerNorm and the head."""
+def freeze_all_but_last(model: nn.Module, k: int, train_norm: bool = True) -> None:
+    """Train only the last `k` encoder blocks and the head (and the final LayerNorm unless
+    train_norm=False, as seed 001 kept it frozen)."""
     if not 0 <= k <= len(model.blocks):
         raise ValueError(f"k must lie in [0, {len(model.blocks)}], got {k}")
     model.requires_grad_(False)
-    for module in [*model.blocks[len(model.blocks) - k:], model.norm, model.head]:
+    for module in [*model.blocks[len(model.blocks) - k:], model.head] + ([model.norm] if train_norm else []):
         module.requires_grad_(True)
 
 
-def replace_head(model: nn.Module, num_classes: int) -> None:
-    """A new zero-initialised head for `num_classes` (zero, as the ViT paper fine-tunes:
-    every class starts at the same logit, so no class is favoured by a random init)."""
+def replace_head(model: nn.Module, num_classes: int, zero_init: bool = True) -> None:
+    """A new head for `num_classes`. zero_init=True (the ViT paper's fine-tuning choice):
+    every class starts at the same logit; False keeps nn.Linear's default random init."""
     old = model.head
     model.head = nn.Linear(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
-    nn.init.zeros_(model.head.weight)
-    nn.init.zeros_(model.head.bias)
+    if zero_init:
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
     if hasattr(model, "config") and hasattr(model.config, "num_classes"):
-        from dataclasses import replace
         model.config = replace(model.config, num_classes=num_classes)
 
 
 # ---------------------------------------------------------------- optimiser and schedule
 
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """Weight decay only on matrices: decaying biases, LayerNorm gains and the position and
-    CLS embeddings toward zero only hurts (the convention of ViT and BERT training)."""
+    """Weight decay only on matrices unless config.decay_all: decaying biases, LayerNorm
+    gains and the position and CLS embeddings toward zero only hurts (the convention of ViT
+    and BERT training)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 or name in ("pos_embed", "cls_token") else decay).append(p)
+            skip = not config.decay_all and (p.ndim <= 1 or name in ("pos_embed", "cls_token"))
+            (no_decay if skip else decay).append(p)
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for all tensors
@@ -108,25 +129,34 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-# ---------------------------------------------------------------- evaluation
+# ---------------------------------------------------------------- precision and evaluation
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 on GPUs with bfloat16 tensor cores (A100, H100, ...), float16 on the others
+    (T4, V100: the GPUs Colab hands out most); None (float32) on the CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
 
 def _autocast(device: torch.device, amp: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+    dtype = amp_dtype(device)
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=amp and dtype is not None)
 
 
 def _model_device(model: nn.Module, device) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return next(model.parameters()).device
+    return torch.device(device) if device is not None else next(model.parameters()).device
 
 
 @torch.inference_mode()
-def _outputs(model, loader, device, amp=True):
+def _outputs(model, loader, device, amp=True, max_batches=None):
     """Yield (logits float32, labels) for every batch, in eval mode; the mode is restored."""
     was_training = model.training
     model.eval()
     try:
-        for x, y in loader:
+        for i, (x, y) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, amp):
                 logits = model(x)
@@ -135,12 +165,12 @@ def _outputs(model, loader, device, amp=True):
         model.train(was_training)
 
 
-def evaluate(model: nn.Module, loader, device=None, amp: bool = True) -> dict:
+def evaluate(model: nn.Module, loader, device=None, amp: bool = True, max_batches: int | None = None) -> dict:
     """{'loss': mean cross-entropy (no label smoothing), 'acc': fraction correct in [0, 1]}."""
     device = _model_device(model, device)
     loss = torch.zeros((), device=device, dtype=torch.float64)
     correct, n = torch.zeros((), device=device, dtype=torch.int64), 0
-    for logits, y in _outputs(model, loader, device, amp):
+    for logits, y in _outputs(model, loader, device, amp, max_batches):
         loss += F.cross_entropy(logits, y, reduction="sum").double()
         correct += (logits.argmax(-1) == y).sum()
         n += len(y)
@@ -167,130 +197,99 @@ def _save_atomic(write, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _rng_state(train_loader) -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    if hasattr(train_loader, "state_dict"):
-        state["loader"] = train_loader.state_dict()
-    return state
-
-
-def _set_rng_state(state: dict, train_loader) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    if "loader" in state and hasattr(train_loader, "load_state_dict"):
-        train_loader.load_state_dict(state["loader"])
-
-
-def save_checkpoint(out_dir: Path, model, optimizer, history, config, step, steps_per_epoch, train_loader) -> None:
+def save_checkpoint(out_dir: Path, model, optimizer, scaler, state: RunState, config: TrainConfig,
+                    steps_per_epoch: int, train_loader) -> None:
+    """checkpoint.pt (weights, optimizer, RNG: all a resume needs) and history.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": len(history),
-             "step": step, "steps_per_epoch": steps_per_epoch, "history": history, "config": asdict(config),
-             "rng": _rng_state(train_loader)}
-    _save_atomic(lambda p: torch.save(state, p), out_dir / "checkpoint.pt")
-    _save_atomic(lambda p: p.write_text(json.dumps(history, indent=1)), out_dir / "history.json")
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    if hasattr(train_loader, "state_dict"):
+        rng["loader"] = train_loader.state_dict()
+    blob = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "step": state.step, "history": state.history, "steps_per_epoch": steps_per_epoch,
+            "config": asdict(config), "rng": rng}
+    _save_atomic(lambda p: torch.save(blob, p), out_dir / "checkpoint.pt")
+    _save_atomic(lambda p: p.write_text(json.dumps(state.history, indent=1)), out_dir / "history.json")
 
 
-def _mismatch(state: dict, model, config, steps_per_epoch: int) -> str | None:
+def _mismatch(blob: dict, model, config: TrainConfig, steps_per_epoch: int) -> str | None:
     """Why a checkpoint cannot continue this run (None if it can)."""
-    changed = {k: (v, getattr(config, k, None)) for k, v in state["config"].items() if getattr(config, k, None) != v}
+    now = asdict(config)
+    changed = {k: (v, now.get(k)) for k, v in blob["config"].items() if now.get(k) != v}
     if changed:
         return f"its TrainConfig differs (saved, now): {changed}"
-    if state["steps_per_epoch"] != steps_per_epoch:
-        return f"it ran {state['steps_per_epoch']} steps per epoch, this loader gives {steps_per_epoch}"
-    mine = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if mine != {k: tuple(v.shape) for k, v in state["model"].items()}:
+    if blob["steps_per_epoch"] != steps_per_epoch:
+        return f"it ran {blob['steps_per_epoch']} steps per epoch, this loader gives {steps_per_epoch}"
+    if {k: v.shape for k, v in model.state_dict().items()} != {k: v.shape for k, v in blob["model"].items()}:
         return "its weights do not fit this model"
     return None
 
 
-def _restore(path: Path, model, optimizer, config, steps_per_epoch, train_loader) -> list[dict]:
-    """Load a checkpoint written by fit() and return its history; if it belongs to another
-    run (config, data size or model changed), warn and return [] so training starts afresh:
-    continuing it would silently mix two different runs."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    problem = _mismatch(state, model, config, steps_per_epoch)
+def _restore(path: Path, model, optimizer, scaler, config, steps_per_epoch, train_loader) -> RunState:
+    """Load a checkpoint written by fit() into model, optimizer, scaler and RNG. If it belongs
+    to another run (config, data size or model changed), warn and start afresh: continuing
+    it would silently mix two different runs."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    problem = _mismatch(blob, model, config, steps_per_epoch)
     if problem:
         warnings.warn(f"not resuming from {path}: {problem}; training from scratch and overwriting it")
-        return []
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    _set_rng_state(state["rng"], train_loader)
-    return state["history"]
+        return RunState()
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    scaler.load_state_dict(blob["scaler"])
+    torch.set_rng_state(blob["rng"]["torch"])
+    if "cuda" in blob["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(blob["rng"]["cuda"])
+    if "loader" in blob["rng"] and hasattr(train_loader, "load_state_dict"):
+        train_loader.load_state_dict(blob["rng"]["loader"])
+    return RunState(step=blob["step"], history=blob["history"])
 
 
 # ---------------------------------------------------------------- the loop
 
-def _flush(pending, epoch, step, out_dir):
-    """Check the queued losses (one GPU sync for several steps); stop on the first bad one."""
-    values = torch.stack(pending).tolist()
-    for offset, value in enumerate(values):
-        if not math.isfinite(value):
-            bad = step - len(values) + offset + 1
-            kept = ("no checkpoint is written without out_dir" if out_dir is None else
-                    f"the last good checkpoint {Path(out_dir) / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
-                    if epoch > 1 else "no checkpoint was written yet")
-            raise NonFiniteLossError(f"loss is {value} at epoch {epoch}, step {bad}: training stopped; {kept}. "
-                                     f"Lower the learning rate or clip gradients.")
-    pending.clear()
-    return values
+def _check_finite(loss: torch.Tensor, epoch: int, step: int, out_dir) -> None:
+    if math.isfinite(loss.item()):
+        return
+    kept = ("no checkpoint is written without out_dir" if out_dir is None else
+            f"the last good checkpoint {Path(out_dir) / 'checkpoint.pt'} (after epoch {epoch - 1}) is kept"
+            if epoch > 1 else "no checkpoint was written yet")
+    raise NonFiniteLossError(f"loss is {loss.item()} at epoch {epoch}, step {step}: training stopped; {kept}. "
+                             f"Lower the learning rate or clip gradients.")
 
 
-def _train_step(run, x, y, meter) -> None:
-    """Forward, loss check, backward, clip, optimizer step; adds to the epoch's `meter`."""
-    model, optimizer, config, device = run["model"], run["optimizer"], run["config"], run["device"]
-    for group in optimizer.param_groups:
-        group["lr"] = config.lr * run["lr_factor"](run["step"])
-    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-    with _autocast(device, config.amp):
-        logits = model(x)
-    loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-    meter["pending"].append(loss.detach())
-    if len(meter["pending"]) == meter["sync_every"]:  # checked before the step: a bad loss never updates
-        _flush(meter["pending"], meter["epoch"], meter["steps"] + 1, run["out_dir"])
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if config.grad_clip is not None:
-        nn.utils.clip_grad_norm_(run["params"], config.grad_clip)
-    optimizer.step()
-    run["step"] += 1
-    meter["loss"] += loss.detach() * len(y)  # summed on the device: no sync per step on a GPU
-    meter["correct"] += (logits.detach().argmax(-1) == y).sum()
-    meter["seen"] += len(y)
-    meter["steps"] += 1
-
-
-def _train_epoch(run, epoch: int) -> dict:
-    """One pass over the training loader; returns the epoch's training statistics."""
-    device = run["device"]
-    run["base_model"].train()
-    if hasattr(run["train_loader"], "set_epoch"):
-        run["train_loader"].set_epoch(epoch - 1)
-    meter = {"loss": torch.zeros((), device=device), "correct": torch.zeros((), device=device, dtype=torch.int64),
-             "seen": 0, "steps": 0, "epoch": epoch, "pending": [],
-             "sync_every": 1 if device.type == "cpu" else 20}  # the CPU is synchronous: checking is free
-    start = time.perf_counter()
-    with tqdm(total=run["steps"], desc=f"epoch {epoch}/{run['config'].epochs}", leave=False,
-              disable=not run["progress"]) as bar:
-        for x, y in run["train_loader"]:
-            _train_step(run, x, y, meter)
+def train_one_epoch(model, loader, optimizer, scaler, config: TrainConfig, lr_at, state: RunState,
+                    epoch: int, steps: int, out_dir=None, bar=None) -> EpochSums:
+    """One pass over `loader` (at most `steps` batches); the whole training step is here."""
+    device = next(model.parameters()).device
+    sums = EpochSums(torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.int64))
+    params = [p for p in model.parameters() if p.requires_grad]
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # y: labels, or (B, classes) soft targets
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_at(state.step)                        # 1. this step's learning rate
+        with _autocast(device, config.amp):
+            logits = model(x)                                                  # 2. forward (mixed precision on CUDA)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)  # 3. loss in float32
+        if device.type == "cpu" or sums.steps % 20 == 0:  # a GPU check costs a sync: every 20th step
+            _check_finite(loss, epoch, sums.steps + 1, out_dir)               # a bad loss never updates weights
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()                                          # 4. backward (scaled for float16)
+        if config.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(params, config.grad_clip)                 # 5. clip the global gradient norm
+        scaler.step(optimizer)                                                 # 6. update the weights
+        scaler.update()
+        state.step += 1
+        sums.loss += loss.detach() * len(y)
+        sums.correct += (logits.detach().argmax(-1) == (y.argmax(-1) if y.ndim == 2 else y)).sum()
+        sums.seen, sums.steps = sums.seen + len(y), sums.steps + 1
+        if bar is not None:
             bar.update()
-            if meter["steps"] % 10 == 0:
-                n = max(meter["seen"], 1)
-                bar.set_postfix(loss=f"{meter['loss'].item() / n:.3f}", acc=f"{meter['correct'].item() / n:.3f}",
-                                img_s=f"{n / (time.perf_counter() - start):.0f}", refresh=False)
-            if meter["steps"] == run["steps"]:
-                break
-    if meter["pending"]:
-        _flush(meter["pending"], epoch, meter["steps"], run["out_dir"])
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds, n = time.perf_counter() - start, max(meter["seen"], 1)
-    return {"train_loss": meter["loss"].item() / n, "train_acc": meter["correct"].item() / n,
-            "lr": run["optimizer"].param_groups[0]["lr"], "img_per_s": meter["seen"] / seconds}
+        if sums.steps == steps:
+            break
+    _check_finite(sums.loss / max(sums.seen, 1), epoch, sums.steps, out_dir)  # catches what the GPU skipped
+    return sums
 
 
 def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_dir=None, resume: bool = False,
@@ -301,33 +300,41 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
     fractions in [0, 1]. With `out_dir`, checkpoint.pt and history.json are written after
     every epoch; `resume=True` continues the same run from them (same config, data size and
     model; otherwise it warns and starts afresh)."""
-    device = torch.device(device) if device is not None else env.get_device()
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     out_dir = Path(out_dir) if out_dir is not None else None
     steps = len(train_loader) if config.max_steps_per_epoch is None else min(len(train_loader), config.max_steps_per_epoch)
     total, warmup = config.epochs * steps, round(config.warmup_epochs * steps)
     optimizer = make_optimizer(model, config, device)
-    torch.manual_seed(config.seed)
-    history = []
-    if resume and out_dir is not None and (out_dir / "checkpoint.pt").is_file():
-        history = _restore(out_dir / "checkpoint.pt", model, optimizer, config, steps, train_loader)
-    run = {"model": torch.compile(model) if config.compile else model, "base_model": model, "device": device,
-           "optimizer": optimizer, "config": config, "train_loader": train_loader, "steps": steps,
-           "step": len(history) * steps, "out_dir": out_dir, "progress": progress,
-           "params": [p for p in model.parameters() if p.requires_grad],
-           "lr_factor": lambda s: lr_factor(s, total, warmup, config.schedule)}
-    for epoch in range(len(history) + 1, config.epochs + 1):
-        start = time.perf_counter()
-        stats = _train_epoch(run, epoch)
-        test = evaluate(model, test_loader, device, config.amp) if test_loader is not None else {}
-        history.append({"epoch": epoch, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
-                        "test_loss": test.get("loss"), "test_acc": test.get("acc"), "lr": stats["lr"],
-                        "seconds": time.perf_counter() - start, "img_per_s": stats["img_per_s"]})
-        if out_dir is not None:
-            save_checkpoint(out_dir, model, optimizer, history, config, run["step"], steps, train_loader)
-        if verbose:
-            _print_epoch(history[-1], config.epochs)
-    return history
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
+    forward = torch.compile(model) if config.compile else model
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the caller's RNG is left alone
+        torch.manual_seed(config.seed)
+        state = RunState()
+        if resume and out_dir is not None and (out_dir / "checkpoint.pt").is_file():
+            state = _restore(out_dir / "checkpoint.pt", model, optimizer, scaler, config, steps, train_loader)
+        for epoch in range(len(state.history) + 1, config.epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(epoch - 1)
+            with tqdm(total=steps, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not progress) as bar:
+                sums = train_one_epoch(forward, train_loader, optimizer, scaler, config,
+                                       lambda s: lr_factor(s, total, warmup, config.schedule),
+                                       state, epoch, steps, out_dir, bar)
+            train_seconds = time.perf_counter() - start
+            test = (evaluate(model, test_loader, device, config.amp, config.max_eval_batches)
+                    if test_loader is not None else {})
+            n = max(sums.seen, 1)
+            state.history.append({"epoch": epoch, "train_loss": sums.loss.item() / n,
+                                  "train_acc": sums.correct.item() / n, "test_loss": test.get("loss"),
+                                  "test_acc": test.get("acc"), "lr": optimizer.param_groups[0]["lr"],
+                                  "seconds": time.perf_counter() - start, "img_per_s": sums.seen / train_seconds})
+            if out_dir is not None:
+                save_checkpoint(out_dir, model, optimizer, scaler, state, config, steps, train_loader)
+            if verbose:
+                _print_epoch(state.history[-1], config.epochs)
+    return state.history
 
 
 def _print_epoch(h: dict, epochs: int) -> None:
