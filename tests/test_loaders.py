@@ -6,6 +6,7 @@ import torchvision
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 from vit_core import StateDictMismatchError, ViT, ViTConfig, from_google_npz, from_timm, from_torchvision
+from vit_core.loaders import to_google_npz
 
 # (image_size, patch, dim, depth, heads, mlp_dim, classes)
 CONFIGS = {
@@ -72,44 +73,36 @@ def test_state_dicts_load_with_heads_given_or_inferred():
     assert max_logit_diff(from_timm(timm_b.state_dict()), timm_b, 224) <= TOLERANCE
 
 
-def to_google_npz(model: ViT) -> dict:
-    """The inverse of from_google_npz, written independently: vit_core weights under the Google key
-    names and layouts (kernels (in, out), attention kernels split per head, conv kernel HWIO)."""
-    c, sd = model.config, {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    hd = c.dim // c.heads
-    out = {"embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),
-           "embedding/bias": sd["patch_embed.proj.bias"], "cls": sd["cls_token"],
-           "Transformer/posembed_input/pos_embedding": sd["pos_embed"],
-           "Transformer/encoder_norm/scale": sd["norm.weight"], "Transformer/encoder_norm/bias": sd["norm.bias"],
-           "head/kernel": sd["head.weight"].T, "head/bias": sd["head.bias"]}
-    for i in range(c.depth):
-        b, g = f"encoder.blocks.{i}.", f"Transformer/encoderblock_{i}/"
-        q, k, v = np.split(sd[b + "attn.qkv.weight"], 3)
-        qb, kb, vb = np.split(sd[b + "attn.qkv.bias"], 3)
-        for n, w, bias in (("query", q, qb), ("key", k, kb), ("value", v, vb)):
-            out[g + f"MultiHeadDotProductAttention_1/{n}/kernel"] = w.T.reshape(c.dim, c.heads, hd)
-            out[g + f"MultiHeadDotProductAttention_1/{n}/bias"] = bias.reshape(c.heads, hd)
-        out[g + "MultiHeadDotProductAttention_1/out/kernel"] = sd[b + "attn.proj.weight"].T.reshape(c.heads, hd, c.dim)
-        out[g + "MultiHeadDotProductAttention_1/out/bias"] = sd[b + "attn.proj.bias"]
-        for ours, theirs in (("norm1", "LayerNorm_0"), ("norm2", "LayerNorm_2")):
-            out[g + f"{theirs}/scale"], out[g + f"{theirs}/bias"] = sd[b + ours + ".weight"], sd[b + ours + ".bias"]
-        for ours, theirs in (("fc1", "Dense_0"), ("fc2", "Dense_1")):
-            out[g + f"MlpBlock_3/{theirs}/kernel"] = sd[b + f"mlp.{ours}.weight"].T
-            out[g + f"MlpBlock_3/{theirs}/bias"] = sd[b + f"mlp.{ours}.bias"]
-    return out
-
-
 @pytest.mark.parametrize("name", CONFIGS)
 def test_from_google_npz_matches_logits(name, tmp_path):
     size, patch, dim, depth, heads, mlp, classes = CONFIGS[name]
     source = randomise(ViT(ViTConfig(image_size=size, patch_size=patch, dim=dim, depth=depth, heads=heads,
                                      mlp_dim=mlp, num_classes=classes)))
-    mapping = to_google_npz(source)
     path = tmp_path / "ckpt.npz"
-    np.savez(path, **mapping)
+    to_google_npz(source, path)
     model = from_google_npz(path)
     assert model.config == source.config
     assert max_logit_diff(model, source, size) <= TOLERANCE
+
+
+def test_to_google_npz_writes_googles_layouts():
+    """Shapes of the published format, written out by hand: Dense kernels (in, out), the patch
+    convolution HWIO, attention kernels with a heads axis."""
+    source = randomise(ViT(ViTConfig(image_size=64, patch_size=8, dim=96, depth=2, heads=3, mlp_dim=192, num_classes=7)))
+    arrays, b = to_google_npz(source), "Transformer/encoderblock_1/"
+    expected = {"embedding/kernel": (8, 8, 3, 96), "cls": (1, 1, 96), "head/kernel": (96, 7),
+                "Transformer/posembed_input/pos_embedding": (1, 65, 96),
+                b + "MultiHeadDotProductAttention_1/query/kernel": (96, 3, 32),
+                b + "MultiHeadDotProductAttention_1/value/bias": (3, 32),
+                b + "MultiHeadDotProductAttention_1/out/kernel": (3, 32, 96),
+                b + "MlpBlock_3/Dense_0/kernel": (96, 192), b + "MlpBlock_3/Dense_1/kernel": (192, 96)}
+    assert {k: arrays[k].shape for k in expected} == expected
+    np.testing.assert_array_equal(arrays[b + "MlpBlock_3/Dense_0/kernel"],
+                                  source.blocks[1].mlp.fc1.weight.detach().numpy().T)
+    key_w = source.blocks[1].attn.qkv.weight.detach().numpy()[96:192]  # rows D:2D of the fused qkv are W_k
+    np.testing.assert_array_equal(arrays[b + "MultiHeadDotProductAttention_1/key/kernel"][:, 1], key_w.T[:, 32:64])
+    with pytest.raises(ValueError, match="implies LayerNorm eps 1e-6; this model uses 1e-12"):
+        to_google_npz(ViT(ViTConfig.cifar10_seed(layer_norm_eps=1e-12)))
 
 
 def test_npz_missing_keys_and_pre_logits_are_named():
