@@ -293,13 +293,14 @@ def train_one_epoch(model, loader, optimizer, scaler, config: TrainConfig, lr_at
 
 
 def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_dir=None, resume: bool = False,
-        device=None, progress: bool = True, verbose: bool = True) -> list[dict]:
+        device=None, progress: bool = True, verbose: bool = True, on_epoch_end=None) -> list[dict]:
     """Train `model` in place; returns one dict per epoch: epoch, train_loss, train_acc,
     test_loss, test_acc (None without a test loader), lr (at the epoch's last step),
     seconds (whole epoch, evaluation included), img_per_s (training only). Accuracies are
     fractions in [0, 1]. With `out_dir`, checkpoint.pt and history.json are written after
     every epoch; `resume=True` continues the same run from them (same config, data size and
-    model; otherwise it warns and starts afresh)."""
+    model; otherwise it warns and starts afresh). `on_epoch_end(model, entry)`, if given, is
+    called after each epoch's evaluation (e.g. to keep the weights of the best validation epoch)."""
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     out_dir = Path(out_dir) if out_dir is not None else None
@@ -332,6 +333,8 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
                                   "seconds": time.perf_counter() - start, "img_per_s": sums.seen / train_seconds})
             if out_dir is not None:
                 save_checkpoint(out_dir, model, optimizer, scaler, state, config, steps, train_loader)
+            if on_epoch_end is not None:
+                on_epoch_end(model, state.history[-1])
             if verbose:
                 _print_epoch(state.history[-1], config.epochs)
     return state.history

@@ -49,6 +49,7 @@ class Recipe:
     trainable_blocks: int | None = None     # fine-tuning: train only the last k blocks (+ head); None = all
     train_norm: bool = True                 # fine-tuning: whether the final LayerNorm trains
     zero_head: bool = True                  # fine-tuning: the new head starts at zero (else nn.Linear's init)
+    keep_best: bool = False                 # test the weights of the best validation epoch, not the last
     reference: str = ""                     # the figure this recipe is compared with, and its source
 
 
@@ -62,6 +63,24 @@ AUGMENTS = {
 NORMALIZE = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
 
 SEED_MODEL = ViTConfig.cifar10_seed(cls_only_last_block=True)  # the shortcut: same maths, 1.27x faster on CPU
+CAT_DOG = (3, 5)                        # CIFAR-10 labels of cat and dog: notebook 09's task
+NOT_CAT_DOG = (0, 1, 2, 4, 6, 7, 8, 9)  # the 8 other classes: notebook 09's pretraining data
+CAT_DOG_SIZES = (250, 1000, 4500)       # training images per class in 09's sweep (4,500 = all but val)
+CAT_DOG_STEPS = 1000                    # optimizer steps per cat-vs-dog run, the same for every arm and size
+
+
+
+def _cat_dog(arm: str, per_class: int) -> "Recipe":
+    """One arm of notebook 09's sweep: the same model, data and budget, from scratch or from
+    catdog-backbone; the weights of the best validation epoch are tested."""
+    epochs = round(CAT_DOG_STEPS / (2 * per_class // 64))  # about CAT_DOG_STEPS steps of 64 images
+    return Recipe(f"catdog-{arm}-{per_class}", f"cat vs dog, {per_class} train images per class, {arm}",
+                  replace(SEED_MODEL, num_classes=2),
+                  TrainConfig(epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_epochs=epochs / 20),
+                  batch_size=64, classes=CAT_DOG, train_per_class=per_class, val_per_class=500,
+                  init_from="catdog-backbone" if arm == "pretrained" else None, keep_best=True,
+                  reference="~64% validation from scratch (seed 002, Kaggle cats vs dogs, 224 px)")
+
 
 RECIPES = {r.name: r for r in [
     Recipe("seed-003", "seed 003 as tintn's code ran it: AdamW 1e-2, wd 1e-2 on every tensor, constant lr, "
@@ -75,6 +94,12 @@ RECIPES = {r.name: r for r in [
            TrainConfig(epochs=50, lr=3e-3, weight_decay=0.05, warmup_epochs=3, label_smoothing=0.1, grad_clip=1.0),
            batch_size=256, augment="crop_flip", val_per_class=500,
            reference="goal >= 80% test in <= 90 min on 2 CPU threads"),
+    Recipe("catdog-backbone", "notebook 09's backbone: the seed model trained on the 8 CIFAR-10 classes other than "
+           "cat and dog (36,800 train / 3,200 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
+           replace(SEED_MODEL, num_classes=8),
+           TrainConfig(epochs=25, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
+           batch_size=256, classes=NOT_CAT_DOG, val_per_class=400),
+    *[_cat_dog(arm, n) for n in CAT_DOG_SIZES for arm in ("scratch", "pretrained")],
 ]}
 
 
@@ -130,34 +155,52 @@ def hardware() -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)"
 
 
+class KeepBest:
+    """fit's on_epoch_end: save the weights of the best validation epoch to best.pt (on disk,
+    so a resumed run remembers them)."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / "best.pt"
+        self.best = torch.load(self.path, weights_only=True)["val_acc"] if self.path.is_file() else -1.0
+
+    def __call__(self, model, entry: dict):
+        if entry["test_acc"] > self.best:  # fit's 'test_acc' is measured on the loader it was given: val here
+            self.best = entry["test_acc"]
+            torch.save({"model": model.state_dict(), "val_acc": self.best, "epoch": entry["epoch"]}, self.path)
+
+
+def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, data_root, extra) -> dict:
+    return {"recipe": recipe.name, "about": recipe.about, "seed": config.seed,
+            "config": {"model": asdict(model.config), "train": asdict(config),
+                       **{k: v for k, v in asdict(recipe).items() if k not in ("name", "about", "model", "train")}},
+            "params": sum(p.numel() for p in model.parameters()),
+            "train_images": len(data["train"].labels), "val_images": len(data["val"].labels) if "val" in data else 0,
+            "test_images": len(data["test"].labels), "test_acc": test["acc"], "test_loss": test["loss"],
+            "curves_on": "val" if "val" in data else "test", "history": history,
+            "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(), "torch": torch.__version__,
+            "data": source_name("cifar10", data_root), "git_commit": git_commit(), "reference": recipe.reference,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
+
+
 def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress: bool = True) -> dict:
     """Train `recipe` (resuming from out_dir if it holds a checkpoint), test once, write record.json."""
     out_dir = Path(out_dir).expanduser()
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = loaders(recipe, data_root, device, seed)
     model = build_model(recipe)
     config = replace(recipe.train, seed=seed)
-    started = time.perf_counter()
+    keep = KeepBest(out_dir) if recipe.keep_best else None
     # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
     # (their recipes are fixed, nothing is selected on those curves).
     history = fit(model, data["train"], data.get("val", data["test"]), config, out_dir=out_dir, resume=True,
-                  device=device, progress=progress)
+                  device=device, progress=progress, on_epoch_end=keep)
+    extra = {}
+    if keep is not None:
+        best = torch.load(keep.path, weights_only=True)
+        model.load_state_dict(best["model"])
+        extra = {"selected_epoch": best["epoch"], "selected_val_acc": best["val_acc"]}
     test = evaluate(model, data["test"])
-    record = {"recipe": recipe.name, "about": recipe.about, "seed": seed,
-              "config": {"model": asdict(recipe.model), "train": asdict(config), "batch_size": recipe.batch_size,
-                         "augment": recipe.augment, "mix": recipe.mix, "normalize": recipe.normalize,
-                         "classes": recipe.classes, "train_per_class": recipe.train_per_class,
-                         "val_per_class": recipe.val_per_class, "init_from": recipe.init_from,
-                         "trainable_blocks": recipe.trainable_blocks, "train_norm": recipe.train_norm,
-                         "zero_head": recipe.zero_head},
-              "params": sum(p.numel() for p in model.parameters()),
-              "train_images": len(data["train"].labels), "val_images": len(data["val"].labels) if "val" in data else 0,
-              "test_images": len(data["test"].labels), "test_acc": test["acc"], "test_loss": test["loss"],
-              "curves_on": "val" if "val" in data else "test",
-              "final_val_acc": history[-1]["test_acc"] if "val" in data else None,
-              "history": history, "train_seconds": sum(h["seconds"] for h in history),
-              "this_call_seconds": time.perf_counter() - started, "hardware": hardware(),
-              "torch": torch.__version__, "data": source_name("cifar10", data_root), "git_commit": git_commit(),
-              "reference": recipe.reference, "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    record = _record(recipe, config, model, data, history, test, data_root, extra)
     (out_dir / "record.json").write_text(json.dumps(record, indent=1))
     print(f"{recipe.name} seed {seed}: test accuracy {test['acc']:.2%} after {len(history)} epochs, "
           f"{record['train_seconds'] / 60:.1f} min of training on {record['hardware']}")
@@ -173,7 +216,8 @@ def export(run_dir, name: str | None = None, dest: Path = CHECKPOINTS) -> Path:
     into dest/<name>.pt and dest/<name>.json; the record gains the weights' sha256."""
     run_dir = Path(run_dir).expanduser()
     record = json.loads((run_dir / "record.json").read_text())
-    blob = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    weights_file = run_dir / ("best.pt" if (run_dir / "best.pt").is_file() else "checkpoint.pt")
+    blob = torch.load(weights_file, map_location="cpu", weights_only=True)
     name = name or record["recipe"] + (f"-seed{record['seed']}" if record["seed"] else "")
     dest.mkdir(parents=True, exist_ok=True)
     weights = dest / f"{name}.pt"
@@ -206,6 +250,12 @@ def main(argv=None):
     go.add_argument("--seed", type=int, default=0)
     go.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     go.add_argument("--device", default=None)
+    sw = sub.add_parser("sweep", help="run every recipe whose name starts with a PREFIX, for each seed, in turn")
+    sw.add_argument("prefix", nargs="+")
+    sw.add_argument("--out", required=True, help="parent folder: one run folder <name>-seed<k> per run")
+    sw.add_argument("--data", default=str(REPO / "data"))
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
+    sw.add_argument("--threads", type=int, default=None)
     ex = sub.add_parser("export", help="copy a finished run into data/checkpoints/")
     ex.add_argument("--run", required=True)
     ex.add_argument("--name", default=None)
@@ -217,6 +267,15 @@ def main(argv=None):
         if args.threads:
             torch.set_num_threads(args.threads)
         run(RECIPES[args.name], args.out, args.data, seed=args.seed, device=args.device)
+    elif args.command == "sweep":
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        names = [n for n in RECIPES if n.startswith(tuple(args.prefix))]
+        for name in names:
+            for seed in args.seeds:
+                folder = Path(args.out).expanduser() / f"{name}-seed{seed}"
+                if not (folder / "record.json").is_file():  # finished runs are skipped: a sweep resumes
+                    run(RECIPES[name], folder, args.data, seed=seed, progress=False)
     else:
         print(export(args.run, args.name))
 
