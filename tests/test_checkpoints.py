@@ -1,0 +1,70 @@
+"""The shipped checkpoints in data/checkpoints/: each JSON record matches its weights file
+(sha256, model config, strict load with weights_only=True), sizes stay within budget, the
+recorded test accuracy is reproduced on the test set on disk, and the README's results
+table is the one course.results makes from the records."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from course import recipes, results
+from vit_core import ViT, ViTConfig
+
+RECORDS = sorted(recipes.CHECKPOINTS.glob("*.json"))
+SHIPPED = [p for p in RECORDS if json.loads(p.read_text()).get("weights")]
+NEEDED = ("recipe", "seed", "config", "params", "test_acc", "history", "train_seconds", "hardware", "torch",
+          "data", "git_commit")
+
+
+def test_budget():
+    sizes = [p.stat().st_size for p in recipes.CHECKPOINTS.glob("*.pt")]
+    assert all(s <= 5 * 2**20 for s in sizes), "a shipped checkpoint is over 5 MB"
+    assert sum(sizes) <= 25 * 2**20, "the shipped checkpoints are over 25 MB together"
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: p.stem)
+def test_record_fields(path):
+    record = json.loads(path.read_text())
+    assert not [k for k in NEEDED if k not in record], f"{path.name} lacks fields"
+    assert 0.0 <= record["test_acc"] <= 1.0 and record["history"], path.name
+    assert "JPEG q75" in record["data"] or "torchvision" in record["data"], record["data"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_weights_match_record(path):
+    record = json.loads(path.read_text())
+    weights = path.with_name(record["weights"])
+    assert recipes.sha256(weights) == record["sha256"], f"{weights.name} changed since its record was written"
+    blob = torch.load(weights, map_location="cpu", weights_only=True)
+    assert blob["config"] == record["config"]["model"]
+    model = ViT(ViTConfig(**blob["config"]))
+    model.load_state_dict(blob["model"])  # strict: every key and shape must fit
+    assert sum(p.numel() for p in model.parameters()) == record["params"]
+
+
+@pytest.fixture(scope="module")
+def cifar10_root():
+    root = Path(os.environ.get("VIT_DATA", recipes.REPO / "data"))
+    assert (root / "cifar10" / "test").is_dir(), f"the CIFAR-10 copy is not unpacked under {root}"
+    return root
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_recorded_accuracy_reproduces(path, cifar10_root):
+    recorded, measured = recipes.verify(path.stem, cifar10_root, device="cpu")
+    assert abs(recorded - measured) <= 0.002, f"{path.stem}: recorded {recorded:.2%}, measured {measured:.2%}"
+
+
+def test_results_table_groups_seeds():
+    base = {"about": "", "config": {}, "params": 10, "history": [{}], "train_seconds": 120.0, "hardware": "CPU",
+            "data": "CIFAR-10 (JPEG q75 copy)", "train_images": 100, "test_images": 50, "reference": ""}
+    rows = results.table([{**base, "recipe": "a", "seed": s, "test_acc": acc} for s, acc in [(0, 0.5), (1, 0.7)]])
+    assert "60.0% ± 14.1% (2 seeds: 50.0%, 70.0%)" in rows and rows.count("| `a` |") == 1
+
+
+def test_readme_table_is_current():
+    in_readme = results.readme_table()
+    assert in_readme is not None, "README.md lacks the results-table markers"
+    assert in_readme == results.table(results.load_records()), "run `python -m course.results --write`"
