@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from vit_core.attention_maps import (attention_rollout, cls_attention, mean_attention_distance,
-                                     patch_distances, pos_embed_similarity, relevance_to_image)
+from vit_core.attention_maps import (attention_rollout, cls_attention, mean_attention_distance, patch_distances,
+                                     pos_embed_similarity, relevance_to_image, shuffle_patches, sincos_pos_embed)
 from vit_core.model import ViT, ViTConfig
 
 
@@ -148,3 +148,29 @@ def test_tools_work_on_a_real_model():
     max_distance = patch_distances(config.grid_size, config.patch_size).max()
     assert (distance > 0).all() and (distance < max_distance).all()
     assert pos_embed_similarity(model.pos_embed).shape == (8, 8, 8, 8)
+
+
+def test_sincos_rows_have_equal_length_and_offset_only_dot_products():
+    pe = sincos_pos_embed(4, 8)  # (16, 8): 4x4 grid, 2 frequencies per quarter
+    assert pe.shape == (16, 8)
+    torch.testing.assert_close(pe.norm(dim=1), torch.full((16,), 2.0))  # sqrt(dim / 2)
+    # Patch (0, 0) is [sin 0, cos 0] twice per frequency: zeros and ones, worked out by hand.
+    torch.testing.assert_close(pe[0], torch.tensor([0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]))
+    # Row 1, column 2 (patch 6) at frequencies 1 and 10000^-1/2 = 0.01.
+    omega = torch.tensor([1.0, 0.01])
+    torch.testing.assert_close(pe[6], torch.cat([omega.sin(), omega.cos(), (2 * omega).sin(), (2 * omega).cos()]))
+    gram = pe @ pe.T  # (16, 16): the same offset gives the same dot product anywhere on the grid
+    assert gram[0, 5].item() == pytest.approx(gram[10, 15].item(), abs=1e-5)  # both one step down and right
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_pos_embed(4, 6)
+
+
+def test_shuffle_patches_moves_whole_patches_to_their_new_places():
+    images = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    perm = torch.tensor([3, 2, 1, 0])  # 2x2 grid of 2 px patches, order reversed
+    out = shuffle_patches(images, 2, perm)
+    assert out.shape == images.shape
+    assert torch.equal(out[:, :, :2, :2], images[:, :, 2:, 2:])  # slot 0 holds patch 3 (bottom right)
+    assert torch.equal(out[:, :, :2, 2:], images[:, :, 2:, :2])  # slot 1 holds patch 2 (bottom left)
+    assert torch.equal(shuffle_patches(images, 2, torch.arange(4)), images)
+    assert torch.equal(shuffle_patches(out, 2, perm), images)  # reversing twice restores the image

@@ -1,4 +1,5 @@
 """vit_core.data: offline failures, the JPEG decode + cache, subset, TensorLoader, folders."""
+import socket
 import time
 
 import numpy as np
@@ -6,9 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from vit_core import data, env
+from course import env
+from vit_core import data
+from vit_core.augment import random_crop_flip
 
-REAL_CIFAR10 = env.ROOT / "data" / "cifar10"
+DATA = env.data_dir()  # $VIT_DATA, else data/ in the repository
+REAL_CIFAR10 = DATA / "cifar10"
 
 
 def write_jpeg_tree(root, split_counts, size=32, seed=0):
@@ -34,25 +38,46 @@ def write_jpeg_tree(root, split_counts, size=32, seed=0):
 def test_missing_cifar_fails_fast_and_names_the_file(tmp_path, name, expected):
     start = time.perf_counter()
     with pytest.raises(data.DataUnavailableError) as info:
-        data.load_tensors(name, "train", root=tmp_path, download=False)
+        data.load_tensors(name, "train", tmp_path)
     assert time.perf_counter() - start < 5
     assert expected in str(info.value) and str(tmp_path) in str(info.value)
     assert isinstance(info.value, FileNotFoundError)
 
 
-def test_smoke_profile_never_downloads(tmp_path, monkeypatch):
-    monkeypatch.setenv("VIT_PROFILE", "smoke")
-
+def test_without_download_true_nothing_touches_the_network(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
-        raise AssertionError("tried to download in the smoke profile")
+        raise AssertionError("tried to reach the network although download is off")
 
     monkeypatch.setattr("urllib.request.urlopen", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     start = time.perf_counter()
-    with pytest.raises(data.DataUnavailableError, match="smoke profile"):
-        data.load_tensors("cifar10", "test", root=tmp_path)  # download=None -> off in smoke
+    with pytest.raises(data.DataUnavailableError, match="download=True"):
+        data.load_tensors("cifar10", "test", tmp_path)  # download defaults to False
     with pytest.raises(data.DataUnavailableError, match="oxford-iiit-pet"):
-        data.pets_binary_loader("test", 64, 8, root=tmp_path)
+        data.pets_binary_loader("test", 64, 8, tmp_path)
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("name, expected", [("cifar10", "cifar-10-python.tar.gz"),
+                                            ("cifar100", "cifar-100-python.tar.gz")])
+def test_offline_download_fails_fast_and_names_the_file(tmp_path, monkeypatch, name, expected):
+    """download=True on a machine without a network: the probe fails, no download starts."""
+    def offline(address, timeout=None, **kwargs):
+        assert timeout is not None, "the probe must not wait forever"
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download started although the host was unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    monkeypatch.setattr("urllib.request.urlopen", no_download)
+    old_timeout = socket.getdefaulttimeout()
+    with pytest.raises(data.DataUnavailableError, match="cannot reach www.cs.toronto.edu") as info:
+        data.load_tensors(name, "train", tmp_path, download=True)
+    assert expected in str(info.value) and str(tmp_path) in str(info.value)
+    assert socket.getdefaulttimeout() == old_timeout  # no process-wide state was touched
+    with pytest.raises(data.DataUnavailableError, match="cannot reach www.robots.ox.ac.uk"):
+        data.pets_binary_loader("test", 64, 8, tmp_path, download=True)
 
 
 def test_bad_folder_paths_fail_fast(tmp_path):
@@ -60,8 +85,8 @@ def test_bad_folder_paths_fail_fast(tmp_path):
     with pytest.raises(data.DataUnavailableError, match="no_such_folder"):
         data.image_folder_loader(tmp_path / "no_such_folder", 64, 4, train=True)
     (tmp_path / "cifar10" / "train").mkdir(parents=True)  # a half-unpacked JPEG copy
-    with pytest.raises(data.DataUnavailableError, match="test"):
-        data.load_tensors("cifar10", "test", root=tmp_path, download=False)
+    with pytest.raises(data.DataUnavailableError, match=r"cifar10[/\\]test is missing: the JPEG copy needs both"):
+        data.load_tensors("cifar10", "test", tmp_path)
     assert time.perf_counter() - start < 5
 
 
@@ -90,12 +115,12 @@ def test_jpeg_copy_decodes_exactly_and_is_cached(tmp_path):
     assert torch.equal(again, images) and torch.equal(again_labels, labels)
 
 
-@pytest.mark.skipif(not (REAL_CIFAR10 / "test").is_dir(), reason="the CIFAR-10 JPEG copy is not in data/cifar10")
+@pytest.mark.skipif(not (REAL_CIFAR10 / "test").is_dir(), reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10}")
 def test_real_cifar10_test_split():
-    images, labels = data.load_tensors("cifar10", "test")  # caches under data/cache
+    images, labels = data.load_tensors("cifar10", "test", DATA)  # caches under <DATA>/cache
     assert images.shape == (10_000, 3, 32, 32) and images.dtype == torch.uint8
     assert labels.bincount().tolist() == [1000] * 10
-    assert data.source_name("cifar10") == "CIFAR-10 (JPEG q75 copy)"
+    assert data.source_name("cifar10", DATA) == "CIFAR-10 (JPEG q75 copy)"
     mean = images.float().div(255).mean((0, 2, 3))
     assert torch.allclose(mean, torch.tensor(data.CIFAR10_MEAN), atol=0.01)  # the constants fit the data
 
@@ -154,7 +179,7 @@ def test_tensor_loader_train_shuffles_deterministically():
 def test_random_crop_flip_is_a_shifted_window_of_the_padded_image():
     g = torch.Generator().manual_seed(0)
     images = torch.randint(1, 256, (64, 3, 8, 8), generator=g, dtype=torch.uint8)  # no zeros inside
-    out = data.random_crop_flip(images, torch.Generator().manual_seed(1), padding=2)
+    out = random_crop_flip(images, torch.Generator().manual_seed(1), padding=2)
     assert out.shape == images.shape and out.dtype == torch.uint8
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     kinds = set()

@@ -1,11 +1,13 @@
 """vit_core.model: patchify, attention, shapes, parameter counts and input checks."""
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
 from einops import rearrange
 
-from vit_core import Attention, PatchEmbedding, ViT, ViTConfig, resize_pos_embed
+from vit_core import Attention, PatchEmbedding, ViT, ViTConfig, max_diff, resize_pos_embed
 
 UNUSUAL = ViTConfig(image_size=64, patch_size=8, num_classes=7, dim=96, depth=3, heads=3, mlp_dim=192)
 
@@ -37,9 +39,10 @@ def test_manual_attention_equals_sdpa(config):
     torch.manual_seed(0)
     attn = Attention(config).eval()
     x = torch.randn(3, config.seq_len, config.dim)
-    fast, none = attn(x)
-    manual, weights = attn(x, return_attention=True)
-    assert none is None
+    fast = attn(x)
+    assert attn.weights is None  # the fused path keeps nothing
+    attn.keep_weights = True
+    manual, weights = attn(x), attn.weights
     torch.testing.assert_close(fast, manual, rtol=1e-5, atol=1e-5)
     assert weights.shape == (3, config.heads, config.seq_len, config.seq_len)
     q, k, v = attn.qkv(x).reshape(3, config.seq_len, 3, config.heads, -1).permute(2, 0, 3, 1, 4)
@@ -56,7 +59,7 @@ def test_shapes_through_every_layer(config):
     tokens = model.embed(images)
     assert tokens.shape == (B, config.seq_len, config.dim)
     for block in model.blocks:
-        tokens, _ = block(tokens)
+        tokens = block(tokens)
         assert tokens.shape == (B, config.seq_len, config.dim)
     assert model.blocks[0].mlp.fc1(tokens).shape == (B, config.seq_len, config.mlp_dim)
     assert model.norm(tokens)[:, 0].shape == (B, config.dim)
@@ -67,6 +70,20 @@ def test_shapes_through_every_layer(config):
         assert a.shape == (B, config.heads, config.seq_len, config.seq_len)
         torch.testing.assert_close(a.sum(-1), torch.ones(B, config.heads, config.seq_len))
     torch.testing.assert_close(logits, model(images), rtol=1e-5, atol=1e-5)
+    assert all(block.attn.weights is None and not block.attn.keep_weights for block in model.blocks)
+
+
+def test_a_hook_on_the_last_block_sees_every_token_by_default():
+    """The default forward is the textbook one: the last block outputs (B, N, dim), N = 65."""
+    model = ViT(ViTConfig.cifar10_seed()).eval()
+    seen = []
+    model.blocks[-1].register_forward_hook(lambda module, args, output: seen.append(output.shape))
+    model(torch.randn(2, 3, 32, 32))
+    assert seen == [(2, 65, 48)]
+    fast = ViT(ViTConfig.cifar10_seed(cls_only_last_block=True)).eval()
+    fast.blocks[-1].register_forward_hook(lambda module, args, output: seen.append(output.shape))
+    fast(torch.randn(2, 3, 32, 32))
+    assert seen[1] == (2, 1, 48)  # the shortcut, on purpose: only the CLS row
 
 
 def test_vit_b_16_parameter_count_equals_torchvision():
@@ -88,6 +105,18 @@ def test_resize_pos_embed_keeps_cls_and_makes_the_new_grid():
     # A constant field stays constant under bicubic resizing.
     flat = torch.ones(1, 1 + 16, 4)
     torch.testing.assert_close(resize_pos_embed(flat, 7), torch.ones(1, 1 + 49, 4))
+
+
+def test_resize_pos_embed_is_bicubic():
+    """A 4x4 grid -> 8x8 equals torch's bicubic interpolation, value for value (bilinear differs)."""
+    torch.manual_seed(0)
+    pos = torch.randn(1, 1 + 16, 3)
+    grid = pos[0, 1:].T.reshape(1, 3, 4, 4)  # (1, dim, g, g): channel c of patch (i, j)
+    expected = {mode: F.interpolate(grid, size=(8, 8), mode=mode, align_corners=False).reshape(3, 64).T
+                for mode in ("bicubic", "bilinear")}  # (64, dim) each
+    resized = resize_pos_embed(pos, 8)[0, 1:]  # (64, dim)
+    torch.testing.assert_close(resized, expected["bicubic"])
+    assert max_diff(expected["bicubic"], expected["bilinear"]) > 0.05  # the check can tell them apart
 
 
 def test_resize_image_size_lets_the_model_take_new_images():
@@ -141,7 +170,7 @@ def test_cls_only_last_block_same_logits_and_gradients(config):
     labels = torch.randint(0, config.num_classes, (4,))
     results = {}
     for shortcut in (True, False):
-        model.cls_only_last_block = shortcut
+        model.config = replace(config, cls_only_last_block=shortcut)
         model.zero_grad()
         logits = model(images)
         F.cross_entropy(logits, labels).backward()
@@ -161,7 +190,7 @@ def test_cls_only_last_block_skips_exactly_the_unread_work():
         model = ViT(config).eval()
     flops = {}
     for shortcut in (True, False):
-        model.cls_only_last_block = shortcut
+        model.config = replace(config, cls_only_last_block=shortcut)
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(torch.empty(1, 3, 32, 32, device="meta"))
         flops[shortcut] = counter.get_total_flops()

@@ -7,12 +7,15 @@ import time
 import matplotlib
 import pytest
 import torch
+import torch.nn.functional as F
 
-from vit_core import data, env, plots, train
+from course import env
+from vit_core import data, plots, train
 from vit_core.model import ViT, ViTConfig
 
 matplotlib.use("Agg")
-REAL_CIFAR10 = env.ROOT / "data" / "cifar10"
+DATA = env.data_dir()  # $VIT_DATA, else data/ in the repository
+REAL_CIFAR10 = DATA / "cifar10"
 TINY = ViTConfig.cifar10_seed(image_size=16, dim=32, depth=2, heads=2, mlp_dim=64, num_classes=4, dropout=0.1)
 TIMING = ("seconds", "img_per_s")
 
@@ -111,6 +114,23 @@ def test_optimizers_and_weight_decay_groups():
 
 # ---------------------------------------------------------------- fit
 
+def test_the_training_loss_is_label_smoothed():
+    """With lr 0 the weights never move, so the reported training loss must equal the
+    label-smoothed cross-entropy of the unchanged model over the same batches."""
+    torch.manual_seed(0)
+    model = ViT(ViTConfig(**{**TINY.__dict__, "dropout": 0.0}))
+    loader = data.TensorLoader(*tiny_data(64), 32, train=True, augment=False, device="cpu")
+    config = train.TrainConfig(epochs=1, lr=0.0, warmup_epochs=0, weight_decay=0.0, label_smoothing=0.3)
+    history = quiet_fit(model, loader, None, config)
+    loader.set_epoch(0)  # the batches fit saw in its first epoch
+    with torch.no_grad():
+        batches = [(model(x), y) for x, y in loader]
+    by_hand = {eps: sum(F.cross_entropy(z, y, label_smoothing=eps).item() for z, y in batches) / len(batches)
+               for eps in (0.0, 0.3)}
+    assert history[0]["train_loss"] == pytest.approx(by_hand[0.3], rel=1e-5)
+    assert abs(by_hand[0.3] - by_hand[0.0]) > 1e-3 * by_hand[0.3]  # 100x the tolerance: a dropped smoothing shows
+
+
 def test_fit_learns_and_writes_history(tmp_path):
     torch.manual_seed(0)
     model = ViT(TINY)
@@ -151,7 +171,7 @@ def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), f"{name} differs after resume"
     saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
-    assert saved["epoch"] == 2 and saved["step"] == 2 * 6
+    assert len(saved["history"]) == 2 and saved["step"] == 2 * 6
 
 
 def test_resume_refuses_a_checkpoint_from_another_run(tmp_path):
@@ -176,7 +196,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     with pytest.raises(train.NonFiniteLossError, match="epoch 2, step 4"):
         quiet_fit(model, InterruptAt(train_loader, 2, 4, what="inf"), test_loader, config, out_dir=tmp_path)
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert saved["epoch"] == 1 and len(json.loads((tmp_path / "history.json").read_text())) == 1
+    assert len(saved["history"]) == 1 and len(json.loads((tmp_path / "history.json").read_text())) == 1
     restored = ViT(TINY)
     restored.load_state_dict(saved["model"])
     assert all(torch.isfinite(p).all() for p in restored.parameters())
@@ -208,19 +228,19 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_whole(tmp_path, monk
         quiet_fit(model, *loaders(), train.TrainConfig(epochs=2), out_dir=tmp_path, resume=True)
     monkeypatch.undo()
     after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert after["epoch"] == 1 and all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
+    assert len(after["history"]) == 1 and all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
 
 
 # ---------------------------------------------------------------- it learns real data
 
 @pytest.mark.slow  # about 45 s on 2 free cores; CI runs it (the marker only lets you deselect it)
 @pytest.mark.skipif(not (REAL_CIFAR10 / "train").is_dir(),
-                    reason="the CIFAR-10 JPEG copy is not in data/cifar10 (unpack ../shared/data/cifar10-jpeg.tar.xz)")
+                    reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10}")
 def test_seed_model_learns_cifar10_in_one_epoch():
     """The seed ViT, one CPU epoch on CIFAR-10 (JPEG q75 copy): test accuracy >= 35% (chance: 10%)."""
     torch.manual_seed(0)
-    train_images, train_labels = data.load_tensors("cifar10", "train")
-    test_images, test_labels = data.load_tensors("cifar10", "test")
+    train_images, train_labels = data.load_tensors("cifar10", "train", DATA)
+    test_images, test_labels = data.load_tensors("cifar10", "test", DATA)
     train_loader = data.TensorLoader(train_images, train_labels, 128, train=True, augment=False, device="cpu")
     test_loader = data.TensorLoader(test_images, test_labels, 1000, train=False, device="cpu")
     model = ViT(ViTConfig.cifar10_seed())

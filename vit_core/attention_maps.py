@@ -1,7 +1,8 @@
 """What a trained ViT looks at: attention rollout, raw CLS attention, mean attention
-distance and position-embedding similarity.
+distance; and how it knows where a patch is: position-embedding similarity, the fixed 2-D
+sine-cosine embedding to compare learned ones with, and patch shuffling to test for order.
 
-Every function takes the list that `ViT(images, return_attention=True)` returns, one
+The attention functions take the list that `ViT(images, return_attention=True)` returns, one
 (B, heads, N, N) tensor per layer, with the CLS token at position 0 and the patches in
 row-major order behind it (or a stacked (layers, B, heads, N, N) tensor).
 """
@@ -121,6 +122,31 @@ def pos_embed_similarity(pos_embed: torch.Tensor) -> torch.Tensor:
     unit = F.normalize(pos[first:], dim=-1)  # (g*g, dim), unit length
     similarity = unit @ unit.T  # (g*g, g*g)
     return rearrange(similarity, "(i j) (k l) -> i j k l", i=g, k=g)  # (g, g, g, g)
+
+
+def sincos_pos_embed(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embeddings of a grid x grid patch layout: (g*g, dim).
+
+    A quarter of the channels each holds sin and cos of the row, then of the column, at
+    dim/4 frequencies temperature^(-k/(dim/4)): every vector has length sqrt(dim/2), and the
+    dot product of two positions depends only on their offset (notebook 02).
+    """
+    if dim % 4:
+        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
+    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")  # (g, g) each
+    omega = temperature ** -(torch.arange(dim // 4) / (dim // 4))  # (dim/4,): slow to fast waves
+    r = rows.flatten()[:, None].float() * omega  # (g*g, dim/4)
+    c = cols.flatten()[:, None].float() * omega  # (g*g, dim/4)
+    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=1)  # (g*g, dim), row-major patches
+
+
+def shuffle_patches(images: torch.Tensor, patch_size: int, perm: torch.Tensor) -> torch.Tensor:
+    """Move every image's patch_size x patch_size patches to new places in the grid: the
+    patch at position perm[n] goes to position n (row-major), the same for every image."""
+    g = images.shape[-1] // patch_size
+    patches = rearrange(images, "b c (gh p1) (gw p2) -> b (gh gw) c p1 p2",
+                        p1=patch_size, p2=patch_size)  # (B, g*g, C, p, p)
+    return rearrange(patches[:, perm], "b (gh gw) c p1 p2 -> b c (gh p1) (gw p2)", gh=g)  # (B, C, H, W)
 
 
 def relevance_to_image(relevance: torch.Tensor, image_size: int) -> torch.Tensor:

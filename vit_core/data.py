@@ -1,12 +1,14 @@
 """Data for the notebooks: CIFAR as uint8 tensors on the device, and DataLoaders for folders.
 
 Small images (CIFAR, 32 px) take the fast path: a split is decoded once into one uint8
-tensor (cached under data/cache/), kept on the device, and `TensorLoader` crops, flips,
+tensor (cached under <root>/cache/), kept on the device, and `TensorLoader` crops, flips,
 resizes and normalises whole batches there. A Python-side DataLoader would spend more time
 per 32 px image than the model does. Folders of large images take the ordinary
 torchvision `ImageFolder` + `DataLoader` path (`image_folder_loader`, `pets_binary_loader`).
 
-Offline, missing data fails at once with `DataUnavailableError` naming what to provide.
+Every function takes the data folder `root` from its caller and writes only inside it.
+Downloads are torchvision's own code, and happen only with `download=True`; offline, missing
+data fails at once with `DataUnavailableError` naming the file to provide.
 """
 from __future__ import annotations
 
@@ -16,14 +18,13 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from .augment import random_crop_flip
-
-from . import env
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -32,8 +33,8 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean of the CIFAR-10 trai
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)   # per-channel standard deviation, same units
 IMAGENET_MEAN = (0.485, 0.456, 0.406)    # what torchvision's pretrained ViTs were trained with
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SHARED_CIFAR10 = env.ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
-DOWNLOAD_TIMEOUT_S = 30  # a stalled connection must fail, not hang a notebook forever
+PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"  # torchvision's OxfordIIITPet downloads from this host
+CONNECT_TIMEOUT_S = 10  # offline, the reachability probe gives up after this long instead of hanging
 
 
 class DataUnavailableError(FileNotFoundError):
@@ -41,15 +42,22 @@ class DataUnavailableError(FileNotFoundError):
     which file or folder to provide."""
 
 
-def _download_allowed(download: bool | None) -> bool:
-    return (not env.is_smoke()) if download is None else bool(download)
+def check_reachable(url: str, hint: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Open (and close) one TCP connection to `url`'s host, so that an offline machine fails
+    within `timeout` seconds with DataUnavailableError(hint) instead of hanging in a download.
+    Only this probe has a timeout: nothing process-wide (like socket's default) is changed."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as error:  # DNS failure, refused, unreachable, timed out
+        raise DataUnavailableError(f"cannot reach {parts.hostname} ({type(error).__name__}: {error}); "
+                                   f"{hint}") from error
 
 
 @contextmanager
-def _download_guard(what: str, hint: str):
-    """Bound every socket operation and turn network failures into DataUnavailableError."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+def _download_errors(what: str, hint: str):
+    """Turn a download that fails half-way (network or archive errors) into DataUnavailableError."""
     try:
         yield
     except (OSError, RuntimeError) as error:  # URLError and socket.timeout are OSErrors
@@ -57,8 +65,6 @@ def _download_guard(what: str, hint: str):
             raise
         raise DataUnavailableError(f"could not download {what} ({type(error).__name__}: {error}); "
                                    f"{hint}") from error
-    finally:
-        socket.setdefaulttimeout(old)
 
 
 # ---------------------------------------------------------------- CIFAR as tensors
@@ -67,9 +73,9 @@ def _missing_message(name: str, root: Path) -> str:
     if name == "cifar100":
         return (f"CIFAR-100 is not in {root}: put cifar-100-python.tar.gz "
                 f"(https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz) into {root}/")
-    jpeg = (f"unpack {SHARED_CIFAR10} into {root}/ (tar -xJf {SHARED_CIFAR10} -C {root})" if SHARED_CIFAR10.exists()
-            else f"put the JPEG copy into {root}/cifar10/{{train,test}}/<class>/*.jpg")
-    return f"CIFAR-10 is not in {root}: put cifar-10-python.tar.gz into {root}/ or {jpeg}"
+    return (f"CIFAR-10 is not in {root}: put cifar-10-python.tar.gz "
+            f"(https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz) into {root}/, "
+            f"or a JPEG copy into {root}/cifar10/{{train,test}}/<class>/*.jpg")
 
 
 def _decode_files(paths: list[str]) -> torch.Tensor:
@@ -125,11 +131,13 @@ def _torchvision_cifar(name: str, split: str, root: Path, download: bool):
     archive = root / cls.filename
     if not (root / folder).is_dir() and archive.is_file():
         extract_archive(str(archive), str(root))  # a hand-placed archive: no network needed
-    if not (root / folder).is_dir() and not download:
-        raise DataUnavailableError(_missing_message(name, root) + " (downloading is off: smoke profile "
-                                   "or download=False)")
-    with _download_guard(f"{name} from {cls.url}", _missing_message(name, root)):
-        ds = cls(str(root), train=split == "train", download=not (root / folder).is_dir())
+    needed = not (root / folder).is_dir()
+    if needed and not download:
+        raise DataUnavailableError(_missing_message(name, root) + ", or pass download=True")
+    if needed:
+        check_reachable(cls.url, _missing_message(name, root))
+    with _download_errors(f"{name} from {cls.url}", _missing_message(name, root)):
+        ds = cls(str(root), train=split == "train", download=needed)
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32) uint8
     return images, torch.tensor(ds.targets, dtype=torch.int64)
 
@@ -138,9 +146,9 @@ def _jpeg_copy(name: str, root: Path) -> Path | None:
     return root / "cifar10" if name == "cifar10" and (root / "cifar10" / "train").is_dir() else None
 
 
-def source_name(name: str, root=None) -> str:
-    """How to label numbers measured on `name`: which copy of the data they come from."""
-    root = Path(root) if root is not None else env.data_dir()
+def source_name(name: str, root) -> str:
+    """How to label numbers measured on `name` in the data folder `root`: which copy they come from."""
+    root = Path(root)
     if name == "cifar10":
         return "CIFAR-10 (JPEG q75 copy)" if _jpeg_copy(name, root) else "CIFAR-10 (torchvision)"
     if name == "cifar100":
@@ -148,17 +156,18 @@ def source_name(name: str, root=None) -> str:
     raise ValueError(f"unknown dataset {name!r}; expected 'cifar10' or 'cifar100'")
 
 
-def load_tensors(name: str, split: str, root=None, download: bool | None = None, verbose: bool = True):
-    """One CIFAR split as (images uint8 (N, 3, 32, 32), labels int64 (N,)) on the CPU.
+def load_tensors(name: str, split: str, root, download: bool = False, verbose: bool = True):
+    """One CIFAR split of the data folder `root` as (images uint8 (N, 3, 32, 32), labels
+    int64 (N,)) on the CPU.
 
-    cifar10 reads the JPEG copy at <root>/cifar10/<split> when present, else torchvision's
-    download. The first call decodes and writes <root>/cache/<source>-<split>.pt; later
-    calls load that (well under a second). download=None: allowed in the full profile only.
+    cifar10 reads a JPEG copy at <root>/cifar10/<split> when present, else torchvision's
+    copy in <root> (downloaded by torchvision when download=True). The first call decodes
+    and writes <root>/cache/<source>-<split>.pt; later calls load that (well under a second).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     label = source_name(name, root)  # also validates `name`
-    root = Path(root) if root is not None else env.data_dir()
+    root = Path(root)
     jpeg = _jpeg_copy(name, root)
     if jpeg is not None and not (jpeg / split).is_dir():
         raise DataUnavailableError(f"{jpeg / split} is missing: the JPEG copy needs both train/ and test/")
@@ -170,7 +179,7 @@ def load_tensors(name: str, split: str, root=None, download: bool | None = None,
     if jpeg is not None:
         images, labels = _decode_folder(jpeg / split)
     else:
-        images, labels = _torchvision_cifar(name, split, root, _download_allowed(download))
+        images, labels = _torchvision_cifar(name, split, root, download)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".tmp{os.getpid()}")  # atomic: a half-written cache is never read
     torch.save({"images": images, "labels": labels}, tmp)
@@ -314,21 +323,23 @@ def image_folder_loader(root, image_size: int, batch_size: int, train: bool, num
     return _loader(dataset, batch_size, train, num_workers)
 
 
-def pets_binary_loader(split: str, image_size: int, batch_size: int, download: bool | None = None,
-                       root=None, num_workers: int = 2) -> DataLoader:
-    """Oxford-IIIT Pet as cat (0) vs dog (1); split 'train' (their trainval) or 'test'."""
+def pets_binary_loader(split: str, image_size: int, batch_size: int, root, download: bool = False,
+                       num_workers: int = 2) -> DataLoader:
+    """Oxford-IIIT Pet (in the data folder `root`) as cat (0) vs dog (1); split 'train'
+    (their trainval) or 'test'. download=True lets torchvision fetch it (about 800 MB)."""
     from torchvision.datasets import OxfordIIITPet
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    root = Path(root) if root is not None else env.data_dir()
-    folder = root / "oxford-iiit-pet"
+    folder = Path(root) / "oxford-iiit-pet"
     present = (folder / "images").is_dir() and (folder / "annotations").is_dir()
     missing = (f"Oxford-IIIT Pet is not in {folder}: put images.tar.gz and annotations.tar.gz from "
-               f"https://www.robots.ox.ac.uk/~vgg/data/pets/ into {folder}/ and unpack them there")
-    if not present and not _download_allowed(download):
-        raise DataUnavailableError(missing + " (downloading is off: smoke profile or download=False)")
-    with _download_guard("Oxford-IIIT Pet", missing):
+               f"{PETS_URL} into {folder}/ and unpack them there")
+    if not present and not download:
+        raise DataUnavailableError(missing + ", or pass download=True")
+    if not present:
+        check_reachable(PETS_URL, missing)
+    with _download_errors("Oxford-IIIT Pet", missing):
         dataset = OxfordIIITPet(str(root), split="trainval" if split == "train" else "test",
                                 target_types="binary-category", download=not present,
                                 transform=folder_transform(image_size, split == "train"))

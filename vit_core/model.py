@@ -289,3 +289,8 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
     grid = F.interpolate(grid.float(), size=(new_grid, new_grid), mode="bicubic", align_corners=False)
     patch_pos = rearrange(grid, "1 d gh gw -> 1 (gh gw) d").to(pos_embed.dtype)  # (1, new_grid**2, dim)
     return torch.cat([cls_pos, patch_pos], dim=1)  # (1, 1 + new_grid**2, dim)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest absolute element-wise difference: how the series checks "the same numbers"."""
+    return (a.detach().float() - b.detach().float()).abs().max().item()

@@ -1,17 +1,21 @@
 """Figures (and one table) the notebooks share. Each plot function returns its matplotlib
-Figure; `save_figure` writes it into figures/ so the README can show it."""
+Figure; `save_figure` writes one to the path its caller names."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import torch
 
-from .env import figures_dir
 
-
-def save_figure(fig, name: str, dpi: int = 120):
-    """Save `fig` as figures/<name>.png and return the path."""
-    path = figures_dir() / f"{name}.png"
+def save_figure(fig, path, dpi: int = 120) -> Path:
+    """Save `fig` at `path` (".png" is added when it has no suffix), creating its folder;
+    returns the path written."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
 

@@ -1,7 +1,7 @@
 """Training-step speed of vit_core's ViT against timm's and torchvision's, same config.
 
-    python -m vit_core.bench [--device cpu|cuda] [--batch-size 128] [--steps 2]
-                             [--rounds 30] [--compile] [--explore] [--threads N]
+    python -m course.bench [--device cpu|cuda] [--batch-size 128] [--steps 2]
+                           [--rounds 30] [--compile] [--explore] [--threads N]
 
 What it measures: images per second of full training steps (forward, cross-entropy,
 backward, AdamW step with default options) for the three implementations built to one
@@ -12,10 +12,12 @@ order that rotates each round. Short rounds matter on a shared machine: with 10 
 round, load swings alone once made vit_core look 1.5x faster than timm; with 1-2 steps per
 round the two came out equal, as they should (same kernels, measured).
 The table shows the median img/s (and the min-max over rounds) and each model's ratio to
-the faster of the two peers. vit_core's last block updates only the CLS token, the one row
-the head reads (same logits and gradients, 19% fewer multiply-adds at the seed config); the
-row "vit_core, full last block" switches that off, to show where the difference comes from. Before timing, the peers' weights are copied into vit_core
-(vit_core.loaders) and the logits compared, so all three provably compute the same function.
+the faster of the two peers. The row "vit_core" turns on `ViTConfig.cls_only_last_block`, as
+the training recipes do: the last block updates only the CLS token, the one row the head
+reads (same logits and gradients, 19% fewer multiply-adds at the seed config). The row
+"vit_core, full last block" is the default, textbook forward, to show where the difference
+comes from. Before timing, the peers' weights are copied into vit_core (vit_core.loaders)
+and the logits compared, so all three provably compute the same function.
 
 `--explore` also times variants of vit_core alone (plain reshape/permute instead of einops,
 the manual attention path instead of fused SDPA, channels-last input, foreach/fused AdamW),
@@ -28,18 +30,21 @@ the warm-up, not of the timing).
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 import types
+from dataclasses import replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vit_core import ViT, ViTConfig, from_timm, from_torchvision, max_diff
+from vit_core.data import TensorLoader
+from vit_core.train import freeze_all_but_last
+
 from . import env
-from .data import TensorLoader
-from .loaders import from_timm, from_torchvision
-from .model import ViT, ViTConfig
 
 
 def build_peers(config: ViTConfig) -> dict[str, nn.Module]:
@@ -64,32 +69,28 @@ def check_same_function(peers: dict[str, nn.Module], config: ViTConfig) -> dict[
     copies = {"timm": from_timm, "torchvision": from_torchvision}
     diffs = {}
     for name, peer in peers.items():
-        mine = copies[name](peer, heads=config.heads).eval()
-        diffs[name] = (mine(x) - peer.eval()(x)).abs().max().item()
+        peer = copy.deepcopy(peer).eval()
+        for p in peer.parameters():  # torchvision's head starts at zero: equal logits would prove nothing
+            p.normal_(0, 0.1)
+        diffs[name] = max_diff(copies[name](peer, heads=config.heads).eval()(x), peer(x))
     return diffs
 
 
-def reshape_attention_forward(self, x, return_attention=False):
+def reshape_attention_forward(self, x, cls_only=False):
     """vit_core's Attention.forward with reshape/permute in place of einops (the proposal)."""
-    if return_attention:
-        return type(self).forward(self, x, True)
     B, N, C = x.shape
     qkv = self.qkv(x).reshape(B, N, 3, self.heads, self.head_dim)  # (B, N, 3, heads, head_dim)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
+    if cls_only:
+        q = q[:, :, :1]  # (B, heads, 1, head_dim)
     p = self.attn_drop.p if self.training else 0.0
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, N, head_dim)
-    out = out.transpose(1, 2).reshape(B, N, C)  # (B, N, dim)
-    return self.proj_drop(self.proj(out)), None
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Nq, head_dim)
+    out = out.transpose(1, 2).reshape(B, q.shape[2], C)  # (B, Nq, dim)
+    return self.proj_drop(self.proj(out))
 
 
 def reshape_patch_forward(self, images):
     return self.proj(images).flatten(2).transpose(1, 2)  # (B, num_patches, dim)
-
-
-def manual_attention_forward(self, x, return_attention=False):
-    """The explicit softmax(q k^T / sqrt(d)) v path for training too, weights discarded."""
-    out, _ = type(self).forward(self, x, True)
-    return out, None
 
 
 def vit_core_variant(config: ViTConfig, variant: str) -> nn.Module:
@@ -101,7 +102,7 @@ def vit_core_variant(config: ViTConfig, variant: str) -> nn.Module:
         if variant == "reshape" and type(module).__name__ == "PatchEmbedding":
             module.forward = types.MethodType(reshape_patch_forward, module)
         if variant == "manual attention" and type(module).__name__ == "Attention":
-            module.forward = types.MethodType(manual_attention_forward, module)
+            module.keep_weights = True  # the explicit softmax(q k^T / sqrt(d)) v path, for training too
     return model
 
 
@@ -159,26 +160,28 @@ def print_table(title: str, rates: dict[str, list[float]], reference: list[str],
     return medians
 
 
-def seed_benchmark(args, device):
-    config = ViTConfig.cifar10_seed()
+def seed_benchmark(args, device, config: ViTConfig):
+    """vit_core (shortcut on, and the textbook forward) against timm and torchvision at `config`."""
     torch.manual_seed(0)
     peers = build_peers(config)
     diffs = check_same_function(peers, config)
     print("same function: max |logit difference| with shared weights: "
           + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()))
-    batch = (torch.randn(args.batch_size, 3, 32, 32, device=device),
-             torch.randint(0, 10, (args.batch_size,), device=device))
-    textbook = ViT(config)
-    textbook.cls_only_last_block = False  # every token through the last block, as timm and torchvision do
-    models = {"vit_core": ViT(config), "vit_core, full last block": textbook, **peers}
+    batch = (torch.randn(args.batch_size, config.in_channels, config.image_size, config.image_size, device=device),
+             torch.randint(0, config.num_classes, (args.batch_size,), device=device))
+    fast = replace(config, cls_only_last_block=True)  # the shortcut the training recipes turn on
+    models = {"vit_core": ViT(fast), "vit_core, full last block": ViT(replace(fast, cls_only_last_block=False)),
+              **peers}
     runners = {name: Runner(m, batch, device, compile=args.compile) for name, m in models.items()}
     rates = interleaved(runners, args.batch_size, args.steps, args.rounds)
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
-    print_table(f"seed CIFAR-10 ViT, training steps, batch {args.batch_size}, {precision}, "
+    print("vit_core runs with cls_only_last_block=True (the last block updates only the CLS token)")
+    print_table(f"ViT {config.image_size} px, patch {config.patch_size}, dim {config.dim}, depth {config.depth}: "
+                f"training steps, batch {args.batch_size}, {precision}, "
                 f"{env.hardware_name(device)}{', torch.compile' if args.compile else ''}",
                 rates, reference=["timm", "torchvision"])
     if args.explore:
-        explore(args, device, config, batch)
+        explore(args, device, fast, batch)
 
 
 def explore(args, device, config, batch):
@@ -203,7 +206,7 @@ def vit_b16_benchmark(args, device, config=None, batch_size=64, steps=5, rounds=
 
     Models run one after another (not interleaved) so that each one's peak memory is its own.
     """
-    config = config or ViTConfig.vit_b_16(num_classes=10)
+    config = config or ViTConfig.vit_b_16(num_classes=10, cls_only_last_block=True)  # vit_core with the shortcut
     cuda = device.type == "cuda"
     images = torch.randint(0, 256, (batch_size, 3, 32, 32), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 10, (batch_size,), device=device)
@@ -231,7 +234,6 @@ def vit_b16_benchmark(args, device, config=None, batch_size=64, steps=5, rounds=
 def freeze_last_3(model: nn.Module, name: str) -> None:
     """Train only the last 3 blocks, the final norm and the head, in each library's own names."""
     if name == "vit_core":
-        from .train import freeze_all_but_last
         freeze_all_but_last(model, 3)
         return
     model.requires_grad_(False)
@@ -241,8 +243,9 @@ def freeze_last_3(model: nn.Module, name: str) -> None:
         module.requires_grad_(True)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None, config: ViTConfig | None = None):
+    """The command line; `config` (default: the seed CIFAR-10 model) lets a test run it small."""
+    parser = argparse.ArgumentParser(prog="python -m course.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default=str(env.get_device()), help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per model per round")
@@ -255,7 +258,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)  # on a busy machine, fewer threads than cores is steadier
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {env.hardware_name(device)}")
-    seed_benchmark(args, device)
+    seed_benchmark(args, device, config or ViTConfig.cifar10_seed())
     if device.type == "cuda":
         vit_b16_benchmark(args, device)
 

@@ -1,0 +1,130 @@
+"""The course harness: every function that reads the environment, the pretrained-or-fallback
+helper, and the benchmark's command line (one round of every variant on a tiny config)."""
+import re
+import socket
+
+import pytest
+import torch
+
+from course import bench, env, pretrained
+from vit_core import ViTConfig
+
+TINY = ViTConfig.cifar10_seed(image_size=16, dim=32, depth=2, heads=2, mlp_dim=64, num_classes=4)
+
+
+# ---------------------------------------------------------------- env
+
+@pytest.mark.parametrize("value, profile", [(None, "full"), ("", "full"), ("full", "full"),
+                                            ("smoke", "smoke"), (" Smoke ", "smoke")])
+def test_profile_switch(monkeypatch, value, profile):
+    if value is None:
+        monkeypatch.delenv("VIT_PROFILE", raising=False)
+    else:
+        monkeypatch.setenv("VIT_PROFILE", value)
+    assert env.get_profile() == profile
+    assert env.is_smoke() == (profile == "smoke")
+    assert env.pick(full=100, smoke=2) == (2 if profile == "smoke" else 100)
+    assert env.downloads_allowed() == (profile == "full")
+
+
+def test_unknown_profile_is_an_error(monkeypatch):
+    monkeypatch.setenv("VIT_PROFILE", "fast")
+    with pytest.raises(ValueError, match=r"VIT_PROFILE must be one of \('full', 'smoke'\), got 'fast'"):
+        env.pick(full=1, smoke=2)
+
+
+def test_data_dir_follows_vit_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIT_DATA", str(tmp_path / "drive" / "vit"))
+    assert env.data_dir() == tmp_path / "drive" / "vit" and (tmp_path / "drive" / "vit").is_dir()
+    monkeypatch.delenv("VIT_DATA")
+    assert env.data_dir() == env.ROOT / "data"
+
+
+def test_root_and_figures_are_the_repository(tmp_path):
+    assert (env.ROOT / "vit_core" / "model.py").is_file() and (env.ROOT / "notebooks" / "course").is_dir()
+    assert env.figures_dir() == env.ROOT / "figures"
+
+
+def test_describe_prints_the_profile_first(monkeypatch, capsys):
+    monkeypatch.setenv("VIT_PROFILE", "smoke")
+    line = env.describe()
+    assert capsys.readouterr().out == line + "\n"
+    assert line.startswith("profile: smoke | device: ") and f"torch {torch.__version__}" in line
+
+
+# ---------------------------------------------------------------- pretrained or fall back
+
+def test_smoke_profile_never_loads_pretrained_weights(monkeypatch, capsys):
+    monkeypatch.setenv("VIT_PROFILE", "smoke")
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("probed the network in smoke"))
+    assert pretrained.imagenet_vit_b16(fallback="a stand-in") is None
+    out = capsys.readouterr().out
+    assert "smoke profile" in out and out.rstrip().endswith("-> a stand-in")
+
+
+def test_offline_pretrained_weights_fall_back_with_the_reason(monkeypatch, capsys):
+    monkeypatch.setenv("VIT_PROFILE", "full")
+
+    def offline(address, timeout=None, **kwargs):
+        assert timeout is not None
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    loads = []
+    result = pretrained.load_or_none("test weights", lambda: loads.append(1), "https://example.org/w.pth", "STAND-IN")
+    out = capsys.readouterr().out
+    assert result is None and loads == []  # the download was never started
+    assert "test weights are UNAVAILABLE" in out and "example.org" in out and out.rstrip().endswith("-> STAND-IN")
+
+
+def test_pretrained_weights_load_when_cached_or_reachable(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIT_PROFILE", "full")
+    probes = []
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout=None: probes.append(address) or socket.socket())
+    assert pretrained.load_or_none("w", lambda: "model", "https://example.org/w.pth", "none") == "model"
+    assert probes == [("example.org", 443)]
+    assert pretrained.load_or_none("w", lambda: "model", "https://example.org/w.pth", "none", cached=True) == "model"
+    assert len(probes) == 1  # cached weights need no network
+    failing = lambda: (_ for _ in ()).throw(RuntimeError("truncated file"))  # noqa: E731
+    assert pretrained.load_or_none("w", failing, "https://example.org/w.pth", "none", cached=True) is None
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    assert not pretrained.in_hub_cache("https://download.pytorch.org/models/vit_b_16-c867db91.pth")
+    (tmp_path / "checkpoints" / "vit_b_16-c867db91.pth").write_bytes(b"")
+    assert pretrained.in_hub_cache("https://download.pytorch.org/models/vit_b_16-c867db91.pth")
+
+
+# ---------------------------------------------------------------- benchmark
+
+def test_bench_explore_runs_every_variant_once(capsys):
+    torch.manual_seed(0)
+    bench.main(["--device", "cpu", "--rounds", "1", "--steps", "1", "--batch-size", "4", "--explore"], config=TINY)
+    out = capsys.readouterr().out
+    for row in ("vit_core ", "vit_core, full last block", "timm ", "torchvision ", "vit_core (as is)",
+                "vit_core reshape, no einops", "vit_core manual attention", "vit_core channels_last in",
+                "vit_core AdamW foreach", "vit_core AdamW fused", "timm AdamW fused"):
+        assert f"\n{row}" in out, f"row {row!r} missing from the benchmark output"
+    assert "cls_only_last_block=True" in out  # the table says which forward it timed
+    diffs = [float(x.split()[-1]) for x in out.split("shared weights: ")[1].splitlines()[0].split(", ")]
+    assert max(diffs) < 1e-4
+
+
+def test_bench_variants_compute_the_same_logits():
+    """The swapped-in forwards are what they claim: the same function, written differently."""
+    fast = ViTConfig(**{**TINY.__dict__, "cls_only_last_block": True})
+    torch.manual_seed(0)
+    reference = bench.vit_core_variant(fast, "as is").eval()
+    x = torch.randn(3, 3, 16, 16)
+    for variant in ("reshape", "manual attention"):
+        model = bench.vit_core_variant(fast, variant).eval()
+        model.load_state_dict(reference.state_dict())
+        torch.testing.assert_close(model(x), reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_harness_is_apart_from_the_library():
+    """vit_core never imports course, and no library file reads the environment."""
+    for path in (env.ROOT / "vit_core").glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from) course\b", text, re.M), f"{path.name} imports the harness"
+        assert "os.environ" not in text and "getenv" not in text, f"{path.name} reads the environment"
+        assert "../shared" not in text and '"shared"' not in text, f"{path.name} points at this machine's files"
