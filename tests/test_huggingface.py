@@ -9,7 +9,7 @@ transformers = pytest.importorskip("transformers")
 from safetensors.torch import load_file  # noqa: E402  (installed with transformers)
 from test_loaders import randomise  # noqa: E402
 
-from vit_core.loaders import StateDictMismatchError, from_huggingface  # noqa: E402
+from vit_core import StateDictMismatchError, from_huggingface  # noqa: E402
 
 # transformers.ViTConfig arguments; "vit_b_16" is transformers' default config (eps 1e-12)
 CONFIGS = {

@@ -5,8 +5,8 @@ import torch
 import torchvision
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
-from vit_core import StateDictMismatchError, ViT, ViTConfig, from_google_npz, from_timm, from_torchvision
-from vit_core.loaders import to_google_npz
+from vit_core import (StateDictMismatchError, ViT, ViTConfig, from_google_npz, from_timm, from_torchvision,
+                      to_google_npz)
 
 # (image_size, patch, dim, depth, heads, mlp_dim, classes)
 CONFIGS = {
