@@ -126,10 +126,14 @@ def loaders(recipe: Recipe, data_root, device=None, seed: int = 0) -> dict[str, 
             for name, tensors in splits.items()}
 
 
-def build_model(recipe: Recipe) -> ViT:
-    """The recipe's model: fresh, or initialised from another recipe's exported weights."""
+def build_model(recipe: Recipe, seed: int = 0) -> ViT:
+    """The recipe's model: fresh (initialised from `seed`, the caller's RNG left alone), or
+    initialised from another recipe's exported weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ViT(recipe.model)
     if recipe.init_from is None:
-        return ViT(recipe.model)
+        return model
     model = load_exported(recipe.init_from)
     model.config = replace(model.config, cls_only_last_block=recipe.model.cls_only_last_block)
     replace_head(model, recipe.model.num_classes, zero_init=recipe.zero_head)
@@ -182,12 +186,13 @@ def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, dat
             "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
 
 
-def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress: bool = True) -> dict:
-    """Train `recipe` (resuming from out_dir if it holds a checkpoint), test once, write record.json."""
+def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress: bool = True) -> tuple[ViT, dict]:
+    """Train `recipe` (resuming from out_dir if it holds a checkpoint), test once, write
+    record.json; returns the tested model and its record."""
     out_dir = Path(out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     data = loaders(recipe, data_root, device, seed)
-    model = build_model(recipe)
+    model = build_model(recipe, seed)
     config = replace(recipe.train, seed=seed)
     keep = KeepBest(out_dir) if recipe.keep_best else None
     # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
@@ -204,7 +209,33 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
     (out_dir / "record.json").write_text(json.dumps(record, indent=1))
     print(f"{recipe.name} seed {seed}: test accuracy {test['acc']:.2%} after {len(history)} epochs, "
           f"{record['train_seconds'] / 60:.1f} min of training on {record['hardware']}")
-    return record
+    return model, record
+
+
+def scaled_down(recipe: Recipe, epochs: int = 2, steps: int = 20, train_per_class: int = 200) -> Recipe:
+    """The same recipe on a budget that only checks the code runs and learns (the smoke
+    profile): a few steps per epoch, a few images per class. Its numbers are not results."""
+    per_class = min(train_per_class, recipe.train_per_class or train_per_class)
+    warmup = min(recipe.train.warmup_epochs, epochs / 4)
+    return replace(recipe, name=f"{recipe.name}-scaled-down", train_per_class=per_class,
+                   train=replace(recipe.train, epochs=epochs, max_steps_per_epoch=steps, warmup_epochs=warmup))
+
+
+def shipped(name: str, dest: Path = CHECKPOINTS) -> tuple[ViT, dict] | None:
+    """(model, record) of the shipped checkpoint `name`, or None when it is not in dest."""
+    if not (dest / f"{name}.pt").is_file() or not (dest / f"{name}.json").is_file():
+        return None
+    return load_exported(name, dest), json.loads((dest / f"{name}.json").read_text())
+
+
+def load_or_train(recipe: Recipe, retrain: bool, data_root, device=None, seed: int = 0) -> tuple[ViT, dict]:
+    """The shipped checkpoint of `recipe` unless `retrain` (or none is shipped); otherwise
+    train it into <data_root>/runs/<name>-seed<seed>/ (resumable: run the cell again)."""
+    name = recipe.name + (f"-seed{seed}" if seed else "")
+    found = None if retrain else shipped(name)
+    if found is not None:
+        return found
+    return run(recipe, Path(data_root) / "runs" / f"{recipe.name}-seed{seed}", data_root, seed=seed, device=device)
 
 
 def sha256(path: Path) -> str:
@@ -288,7 +319,7 @@ def main(argv=None):
     elif args.command == "run":
         if args.threads:
             torch.set_num_threads(args.threads)
-        run(RECIPES[args.name], args.out, args.data, seed=args.seed, device=args.device)
+        run(RECIPES[args.name], args.out, args.data, seed=args.seed, device=args.device)  # prints its result
     elif args.command == "sweep":
         if args.threads:
             torch.set_num_threads(args.threads)
