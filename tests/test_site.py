@@ -6,8 +6,9 @@ without VIT_SITE_DIR the test builds a fresh copy in a temporary folder (about a
 
 Every page is served by http.server on 127.0.0.1 and loaded in Chromium, driven by Selenium
 through the system chromedriver (nothing is downloaded), and must show: no console errors, every
-image loaded, maths typeset by MathJax with no raw TeX delimiters left, a "run in Colab" link,
-and internal links that resolve (file and #anchor). The search index must hold every notebook's
+image loaded, nothing requested from another host, maths typeset by MathJax with no raw TeX
+delimiters left and no display equation clipped, a "run in Colab" link, and internal links that
+resolve (file and #anchor). The search index must hold every notebook's
 title, and the search page must find each notebook. A 1280 px screenshot of notebook 03's page is
 written to data/site-check/ (git-ignored) for a person to look at.
 """
@@ -127,10 +128,15 @@ return {
   untypeset: maths.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
   mjx: document.querySelectorAll('mjx-container').length,
   tex_errors: [...document.querySelectorAll('mjx-merror')].map(m => m.textContent.slice(0, 80)),
+  clipped: maths.filter(m => m.scrollWidth > m.clientWidth + 1
+                             && !['auto', 'scroll'].includes(getComputedStyle(m).overflowX))
+                .map(m => m.textContent.slice(0, 80)),
   raw_tex: raw,
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   colab: [...document.querySelectorAll('a.colab-link')].map(a => a.href),
   outputs: document.querySelectorAll('.cell_output').length,
+  external: performance.getEntriesByType('resource').map(e => e.name)
+              .filter(n => !n.startsWith(location.origin + '/') && !n.startsWith('data:')),
   h1: (document.querySelector('h1') || {}).textContent || '',
 };
 """
@@ -192,12 +198,14 @@ def test_page_in_chromium(page, site_dir, base_url, browser):
     report = browser.execute_script(REPORT)
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, f"{page}: JavaScript console errors: {errors}"
+    assert not report["external"], f"{page}: resources requested from other hosts: {report['external']}"
     assert not report["broken_images"], f"{page}: images that did not load: {report['broken_images']}"
 
     # Maths: every .math element typeset by MathJax, no TeX error, no raw delimiter left.
     assert not report["untypeset"], f"{page}: maths not typeset: {report['untypeset'][:5]}"
     assert not report["tex_errors"], f"{page}: MathJax TeX errors: {report['tex_errors'][:5]}"
     assert not report["raw_tex"], f"{page}: raw TeX delimiters left in the text: {report['raw_tex'][:5]}"
+    assert not report["clipped"], f"{page}: display maths wider than the column and not scrollable: {report['clipped']}"
 
     # Run in Colab: on every page; a notebook's page opens that notebook.
     assert report["colab"], f"{page}: no 'run in Colab' link"
