@@ -32,7 +32,8 @@ def hf_vit(name, cls=None, seed=0):
 def images(name, size=None, batch=None):
     config = transformers.ViTConfig(**CONFIGS[name])
     size = size or config.image_size
-    return torch.randn(batch or BATCH[name], config.num_channels, size, size, generator=torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(1)
+    return torch.randn(batch or BATCH[name], config.num_channels, size, size, generator=generator)
 
 
 def assert_same_outputs(ours, hf, x):
@@ -62,7 +63,7 @@ def test_model_object_matches_logits_and_attention(name):
 def test_default_eps_is_huggingfaces_and_it_matters():
     assert transformers.ViTConfig().layer_norm_eps == 1e-12
     seed = hf_vit("seed")
-    no_eps = {k: v for k, v in seed.config.to_dict().items() if k != "layer_norm_eps"}  # config.json without it
+    no_eps = {k: v for k, v in seed.config.to_dict().items() if k != "layer_norm_eps"}  # as in an old file
     assert from_huggingface(seed.state_dict(), no_eps).config.layer_norm_eps == 1e-12
     hf = hf_vit("unusual")  # eps 0.05: reading another eps would change the logits
     wrong = from_huggingface(hf.state_dict(), {**hf.config.to_dict(), "layer_norm_eps": 1e-6})
@@ -87,7 +88,8 @@ def test_hub_layout_state_dict_matches(name, tmp_path):
 def test_transformers_5_state_dict_matches():
     hf = hf_vit("seed", seed=4)
     state_dict = hf.state_dict()
-    assert "vit.layers.0.attention.q_proj.weight" in state_dict and "vit.layers.0.mlp.fc1.weight" in state_dict
+    assert "vit.layers.0.attention.q_proj.weight" in state_dict
+    assert "vit.layers.0.mlp.fc1.weight" in state_dict
     assert_same_outputs(from_huggingface(state_dict, hf.config.to_dict()), hf, images("seed"))
 
 
@@ -131,7 +133,8 @@ def test_config_is_required_for_a_state_dict():
 
 def test_other_heads_are_refused_by_name():
     masked = hf_vit("seed", cls=transformers.ViTForMaskedImageModeling)
-    with pytest.raises(ValueError, match="reads ViTForImageClassification and ViTModel, not ViTForMaskedImageModeling"):
+    refusal = "reads ViTForImageClassification and ViTModel, not ViTForMaskedImageModeling"
+    with pytest.raises(ValueError, match=refusal):
         from_huggingface(masked)
     with pytest.raises(ValueError, match="decoder.0.bias, decoder.0.weight is the pixel decoder"):
         from_huggingface(masked.state_dict(), masked.config.to_dict())
@@ -156,12 +159,15 @@ def test_missing_extra_and_wrong_shaped_keys_are_named(tmp_path):
     hf.save_pretrained(tmp_path)
     hub, config = load_file(tmp_path / "model.safetensors"), hf.config.to_dict()
     missing = {k: v for k, v in hub.items() if k != "vit.encoder.layer.2.attention.attention.key.bias"}
-    with pytest.raises(StateDictMismatchError, match=r"hub layout.*missing 1 key\(s\): encoder.layer.2.attention.attention.key.bias"):
+    named = r"hub layout.*missing 1 key\(s\): encoder.layer.2.attention.attention.key.bias"
+    with pytest.raises(StateDictMismatchError, match=named):
         from_huggingface(missing, config)
     extra = {**hf.state_dict(), "vit.layers.0.attention.extra_scale": torch.ones(48)}
-    with pytest.raises(StateDictMismatchError, match=r"v5 layout.*unexpected 1 key\(s\): layers.0.attention.extra_scale"):
+    named = r"v5 layout.*unexpected 1 key\(s\): layers.0.attention.extra_scale"
+    with pytest.raises(StateDictMismatchError, match=named):
         from_huggingface(extra, config)
-    with pytest.raises(StateDictMismatchError, match=r"wrong shape for 12 key.*layers.0.mlp.fc1.bias: expected \(96,\), got \(192,\)"):
+    named = r"wrong shape for 12 key.*layers.0.mlp.fc1.bias: expected \(96,\), got \(192,\)"
+    with pytest.raises(StateDictMismatchError, match=named):
         from_huggingface(hf.state_dict(), {**config, "intermediate_size": 96})
     with pytest.raises(StateDictMismatchError, match="mix the Hub layout"):
         from_huggingface({**hub, **hf.state_dict()}, config)

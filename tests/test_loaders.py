@@ -88,7 +88,8 @@ def test_from_google_npz_matches_logits(name, tmp_path):
 def test_to_google_npz_writes_googles_layouts():
     """Shapes of the published format, written out by hand: Dense kernels (in, out), the patch
     convolution HWIO, attention kernels with a heads axis."""
-    source = randomise(ViT(ViTConfig(image_size=64, patch_size=8, dim=96, depth=2, heads=3, mlp_dim=192, num_classes=7)))
+    config = ViTConfig(image_size=64, patch_size=8, dim=96, depth=2, heads=3, mlp_dim=192, num_classes=7)
+    source = randomise(ViT(config))
     arrays, b = to_google_npz(source), "Transformer/encoderblock_1/"
     expected = {"embedding/kernel": (8, 8, 3, 96), "cls": (1, 1, 96), "head/kernel": (96, 7),
                 "Transformer/posembed_input/pos_embedding": (1, 65, 96),
@@ -100,7 +101,8 @@ def test_to_google_npz_writes_googles_layouts():
     np.testing.assert_array_equal(arrays[b + "MlpBlock_3/Dense_0/kernel"],
                                   source.blocks[1].mlp.fc1.weight.detach().numpy().T)
     key_w = source.blocks[1].attn.qkv.weight.detach().numpy()[96:192]  # rows D:2D of the fused qkv are W_k
-    np.testing.assert_array_equal(arrays[b + "MultiHeadDotProductAttention_1/key/kernel"][:, 1], key_w.T[:, 32:64])
+    head_1 = arrays[b + "MultiHeadDotProductAttention_1/key/kernel"][:, 1]  # (D, d_h): head 1's key kernel
+    np.testing.assert_array_equal(head_1, key_w.T[:, 32:64])
     with pytest.raises(ValueError, match="implies LayerNorm eps 1e-6; this model uses 1e-12"):
         to_google_npz(ViT(ViTConfig.cifar10_seed(layer_norm_eps=1e-12)))
 

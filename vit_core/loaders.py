@@ -237,19 +237,22 @@ def to_google_npz(model: ViT, path=None) -> dict[str, np.ndarray]:
     """
     c = model.config
     if c.layer_norm_eps != 1e-6:
-        raise ValueError(f"Google's npz format implies LayerNorm eps 1e-6; this model uses {c.layer_norm_eps}")
+        raise ValueError(f"Google's npz format implies LayerNorm eps 1e-6; "
+                         f"this model uses {c.layer_norm_eps}")
     D, heads, d_h = c.dim, c.heads, c.dim // c.heads
     sd = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
-    out = {"embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),  # (p, p, C, D): OIHW -> HWIO
+    out = {"embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),  # (p, p, C, D): HWIO
            "embedding/bias": sd["patch_embed.proj.bias"], "cls": sd["cls_token"],
            "Transformer/posembed_input/pos_embedding": sd["pos_embed"],
-           "Transformer/encoder_norm/scale": sd["norm.weight"], "Transformer/encoder_norm/bias": sd["norm.bias"],
+           "Transformer/encoder_norm/scale": sd["norm.weight"],
+           "Transformer/encoder_norm/bias": sd["norm.bias"],
            "head/kernel": sd["head.weight"].T, "head/bias": sd["head.bias"]}  # head (D, classes)
     for i in range(c.depth):
         ours, theirs = f"encoder.blocks.{i}.", f"Transformer/encoderblock_{i}/"
         mha = theirs + "MultiHeadDotProductAttention_1/"
         qkv_bias = sd.get(ours + "attn.qkv.bias", np.zeros(3 * D, dtype=np.float32))
-        weights, biases = np.split(sd[ours + "attn.qkv.weight"], 3), np.split(qkv_bias, 3)  # 3 x (D, D), 3 x (D,)
+        weights = np.split(sd[ours + "attn.qkv.weight"], 3)  # 3 x (D, D): W_q, W_k, W_v
+        biases = np.split(qkv_bias, 3)  # 3 x (D,)
         for name, w, b in zip(("query", "key", "value"), weights, biases):
             out[mha + f"{name}/kernel"] = w.T.reshape(D, heads, d_h)  # (D, heads, d_h)
             out[mha + f"{name}/bias"] = b.reshape(heads, d_h)  # (heads, d_h)
@@ -317,8 +320,9 @@ def _hf_config(config) -> dict:
 
 def _hf_vit_config(cfg: dict, num_classes: int) -> ViTConfig:
     """vit_core's config from HuggingFace's, with HuggingFace's defaults (eps 1e-12, ViT-B/16 sizes)."""
-    return ViTConfig(image_size=cfg["image_size"], patch_size=cfg["patch_size"], in_channels=cfg.get("num_channels", 3),
-                     num_classes=num_classes, dim=cfg.get("hidden_size", 768), depth=cfg.get("num_hidden_layers", 12),
+    return ViTConfig(image_size=cfg["image_size"], patch_size=cfg["patch_size"],
+                     in_channels=cfg.get("num_channels", 3), num_classes=num_classes,
+                     dim=cfg.get("hidden_size", 768), depth=cfg.get("num_hidden_layers", 12),
                      heads=cfg.get("num_attention_heads", 12), mlp_dim=cfg.get("intermediate_size", 3072),
                      dropout=cfg.get("hidden_dropout_prob", 0.0),
                      attention_dropout=cfg.get("attention_probs_dropout_prob", 0.0),
@@ -363,18 +367,19 @@ def _hf_inputs(model_or_state_dict, config) -> tuple[dict, dict[str, torch.Tenso
         config = hf.config if config is None else config
         model_or_state_dict = hf.state_dict()
     if config is None:
-        raise ValueError("from_huggingface: the number of heads and the LayerNorm eps cannot be read from the "
-                         "weights; pass config= (the checkpoint's config.json as a dict)")
+        raise ValueError("from_huggingface: the number of heads and the LayerNorm eps cannot be read from "
+                         "the weights; pass config= (the checkpoint's config.json as a dict)")
     sd = {k.removeprefix("vit."): v for k, v in model_or_state_dict.items()}
     for prefix, what in _HF_REFUSED.items():
         found = [k for k in sd if k.startswith(prefix)]
         if found:
-            raise ValueError(f"from_huggingface: {_describe(found)} is {what}, which vit_core does not model; "
-                             f"it reads {' and '.join(_HF_CLASSES)} weights")
+            raise ValueError(f"from_huggingface: {_describe(found)} is {what}, which vit_core does not "
+                             f"model; it reads {' and '.join(_HF_CLASSES)} weights")
     pooler = [k for k in sd if k.startswith("pooler.")]
     if pooler:
-        warnings.warn(f"from_huggingface: ignoring the pooler ({_describe(pooler)}), a Linear + tanh on the CLS "
-                      f"token that ViTForImageClassification does not use either; vit_core has none", stacklevel=3)
+        warnings.warn(f"from_huggingface: ignoring the pooler ({_describe(pooler)}), a Linear + tanh on the "
+                      f"CLS token that ViTForImageClassification does not use either; vit_core has none",
+                      stacklevel=3)
     return _hf_config(config), {k: v for k, v in sd.items() if not k.startswith("pooler.")}
 
 
