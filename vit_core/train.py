@@ -1,8 +1,9 @@
 """The training loop every notebook uses, and the fine-tuning helpers.
 
 `fit` trains in place: AdamW/Adam/SGD, linear warmup then cosine decay per step, label
-smoothing, gradient clipping, mixed precision on CUDA (bfloat16 where the GPU supports it,
-else float16 with a gradient scaler; the CPU runs float32), optional torch.compile. Its
+smoothing, gradient clipping, mixed precision on CUDA (bfloat16 on GPUs with native bfloat16,
+compute capability >= 8.0; float16 with a gradient scaler on older ones such as the T4; the
+CPU runs float32 unless `TrainConfig.amp_dtype` forces a dtype), optional torch.compile. Its
 random draws (dropout, drop-path, augmentations) come from a private copy of torch's
 generator seeded with `TrainConfig.seed`: the caller's global RNG is left as it was. With
 `out_dir` it writes checkpoint.pt and history.json after every epoch, atomically, and
@@ -37,7 +38,8 @@ class TrainConfig:
     schedule: str = "cosine"           # after warmup: 'cosine' decay to 0 | 'constant'
     label_smoothing: float = 0.0       # probability mass spread over all classes in the loss
     grad_clip: float | None = 1.0      # max global gradient L2 norm; None = no clipping
-    amp: bool = True                   # mixed precision on CUDA only; the CPU always runs float32
+    amp: bool = True                   # mixed precision; the dtype follows amp_dtype() below
+    amp_dtype: str | None = None       # None: per device (see amp_dtype()); 'bfloat16' | 'float16' forces one, CPU too
     compile: bool = False              # torch.compile the model before training
     seed: int = 0                      # seeds fit's private RNG (dropout, drop-path, augmentations)
     max_steps_per_epoch: int | None = None  # cap on steps per epoch (smoke budgets, fast dev runs)
@@ -131,17 +133,28 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
 
 # ---------------------------------------------------------------- precision and evaluation
 
-def amp_dtype(device: torch.device) -> torch.dtype | None:
-    """bfloat16 on GPUs with bfloat16 tensor cores (A100, H100, ...), float16 on the others
-    (T4, V100: the GPUs Colab hands out most); None (float32) on the CPU."""
+AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def amp_dtype(device, override: str | None = None) -> torch.dtype | None:
+    """The autocast dtype on `device`: `override` ('bfloat16' | 'float16') on any device if
+    given; else bfloat16 on GPUs with native bfloat16 tensor cores (compute capability >= 8.0:
+    A100, L4, H100, ...), float16 on older GPUs (T4, V100: the GPUs Colab hands out most; fit
+    adds a gradient scaler), and None (float32) on the CPU."""
+    if override is not None:
+        if override not in AMP_DTYPES:
+            raise ValueError(f"amp_dtype must be None or one of {tuple(AMP_DTYPES)}, got {override!r}")
+        return AMP_DTYPES[override]
+    device = torch.device(device)
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+    native_bf16 = torch.cuda.get_device_capability(device)[0] >= 8 and torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if native_bf16 else torch.float16
 
 
-def _autocast(device: torch.device, amp: bool):
-    dtype = amp_dtype(device)
-    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=amp and dtype is not None)
+def _autocast(device: torch.device, amp: bool, override: str | None = None):
+    dtype = amp_dtype(device, override) if amp else None
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def _model_device(model: nn.Module, device) -> torch.device:
@@ -149,7 +162,7 @@ def _model_device(model: nn.Module, device) -> torch.device:
 
 
 @torch.inference_mode()
-def _outputs(model, loader, device, amp=True, max_batches=None):
+def _outputs(model, loader, device, amp=True, max_batches=None, dtype=None):
     """Yield (logits float32, labels) for every batch, in eval mode; the mode is restored."""
     was_training = model.training
     model.eval()
@@ -158,19 +171,20 @@ def _outputs(model, loader, device, amp=True, max_batches=None):
             if max_batches is not None and i >= max_batches:
                 break
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, amp):
+            with _autocast(device, amp, dtype):
                 logits = model(x)
             yield logits.float(), y
     finally:
         model.train(was_training)
 
 
-def evaluate(model: nn.Module, loader, device=None, amp: bool = True, max_batches: int | None = None) -> dict:
+def evaluate(model: nn.Module, loader, device=None, amp: bool = True, max_batches: int | None = None,
+             amp_dtype: str | None = None) -> dict:
     """{'loss': mean cross-entropy (no label smoothing), 'acc': fraction correct in [0, 1]}."""
     device = _model_device(model, device)
     loss = torch.zeros((), device=device, dtype=torch.float64)
     correct, n = torch.zeros((), device=device, dtype=torch.int64), 0
-    for logits, y in _outputs(model, loader, device, amp, max_batches):
+    for logits, y in _outputs(model, loader, device, amp, max_batches, amp_dtype):
         loss += F.cross_entropy(logits, y, reduction="sum").double()
         correct += (logits.argmax(-1) == y).sum()
         n += len(y)
@@ -268,13 +282,15 @@ def train_one_epoch(model, loader, optimizer, scaler, config: TrainConfig, lr_at
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)  # y: labels, or (B, classes) soft targets
         for group in optimizer.param_groups:
             group["lr"] = config.lr * lr_at(state.step)                        # 1. this step's learning rate
-        with _autocast(device, config.amp):
+        with _autocast(device, config.amp, config.amp_dtype):
             logits = model(x)                                                  # 2. forward (mixed precision on CUDA)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)  # 3. loss in float32
         if device.type == "cpu" or sums.steps % 20 == 0:  # a GPU check costs a sync: every 20th step
             _check_finite(loss, epoch, sums.steps + 1, out_dir)               # a bad loss never updates weights
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()                                          # 4. backward (scaled for float16)
+        # float16 only: a scaled gradient that overflows makes scaler.step skip this update and
+        # halve the scale. The loss itself stayed finite, so the NaN/inf stop above ignores it.
         if config.grad_clip is not None:
             scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(params, config.grad_clip)                 # 5. clip the global gradient norm
@@ -307,7 +323,7 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
     steps = len(train_loader) if config.max_steps_per_epoch is None else min(len(train_loader), config.max_steps_per_epoch)
     total, warmup = config.epochs * steps, round(config.warmup_epochs * steps)
     optimizer = make_optimizer(model, config, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device, config.amp_dtype) == torch.float16)
     forward = torch.compile(model) if config.compile else model
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the caller's RNG is left alone
         torch.manual_seed(config.seed)
@@ -324,7 +340,7 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
                                        lambda s: lr_factor(s, total, warmup, config.schedule),
                                        state, epoch, steps, out_dir, bar)
             train_seconds = time.perf_counter() - start
-            test = (evaluate(model, test_loader, device, config.amp, config.max_eval_batches)
+            test = (evaluate(model, test_loader, device, config.amp, config.max_eval_batches, config.amp_dtype)
                     if test_loader is not None else {})
             n = max(sums.seen, 1)
             state.history.append({"epoch": epoch, "train_loss": sums.loss.item() / n,
