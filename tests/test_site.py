@@ -15,6 +15,7 @@ written to data/site-check/ (git-ignored) for a person to look at.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -37,8 +38,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 WIDTH, HEIGHT = 1280, 1000
 
-sys.path.insert(0, str(BUILD.parent))
-import build as site  # noqa: E402  (notebooks(), notebook_title(), the Colab address)
+# The build script, loaded by path: notebooks(), notebook_title(), the Colab address.
+_spec = importlib.util.spec_from_file_location("vit_site_build", BUILD)
+site = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(site)
 
 NOTEBOOKS = site.notebooks(ROOT)
 PAGES = ["index.html", "api.html", "search.html"] + [f"notebooks/{p.stem}.html" for p in NOTEBOOKS]

@@ -1,11 +1,21 @@
 """Sphinx configuration of the series' website. Run it through build.py beside this file, which
 stages the sources (README as home page, the executed notebooks, the API page) and MathJax."""
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import COLAB_URL, GITHUB_URL, BRANCH  # noqa: E402
+
+def _load_build():
+    """build.py beside this file, by path (a module named `build` on sys.path could shadow it)."""
+    import importlib.util
+    path = Path(__file__).resolve().parent / "build.py"
+    spec = importlib.util.spec_from_file_location("vit_site_build", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_build = _load_build()
+COLAB_URL, GITHUB_URL, BRANCH = _build.COLAB_URL, _build.GITHUB_URL, _build.BRANCH
 
 project = "vit-notebooks"
 author = "the vit-notebooks authors"
