@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,16 +38,16 @@
 #   with `vit_core.from_google_npz`, and demand identical logits.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %%
@@ -62,10 +62,12 @@ import torch.nn.functional as F
 from einops import rearrange
 
 import vit_core
-from vit_core import ViT, ViTConfig, StateDictMismatchError, from_google_npz, resize_pos_embed
+from vit_core import ViT, ViTConfig, StateDictMismatchError, from_google_npz, resize_pos_embed, to_google_npz
 from vit_core.plots import save_figure, show_images
 
 torch.manual_seed(0)
+DATA = env.data_dir()                 # datasets, caches and written files: $VIT_DATA, else data/
+FIGURES = env.figures_dir()           # where the figures of the README are written
 # The line anchors below point at one fixed commit of the file, so they keep pointing at the
 # lines we discuss even if the repository's main branch moves on.
 COMMIT = "0d00ad0d101aa6b8254bc4c932c4d778b71acc37"
@@ -191,7 +193,9 @@ def three_projection_attention(x):
 
 x = torch.randn(2, config.seq_len, D)
 with torch.no_grad():
-    ours, our_weights = attn(x, return_attention=True)
+    attn.keep_weights = True  # the explicit path, which keeps the (B, H, N, N) weights in attn.weights
+    ours, our_weights = attn(x), attn.weights
+    attn.keep_weights, attn.weights = False, None
     theirs, their_weights = three_projection_attention(x)
 print(f"max |difference|: output {(ours - theirs).abs().max():.2e}, weights {(our_weights - their_weights).abs().max():.2e}")
 assert torch.allclose(ours, theirs, atol=1e-5) and torch.allclose(our_weights, their_weights, atol=1e-6)
@@ -446,7 +450,7 @@ for ax, (p, g, title) in zip(axes, panels):
     ax.axis("off")
 fig.suptitle("Resizing position embeddings (smooth sine-cosine stand-in, channel 2)", fontsize=10)
 fig.tight_layout()
-save_figure(fig, "10_reading_jeonsworld_modeling_pos_resize")
+save_figure(fig, FIGURES / "10_reading_jeonsworld_modeling_pos_resize")
 plt.show()
 
 # %% [markdown]
@@ -457,8 +461,9 @@ plt.show()
 #
 # ## Proving the loader: write a `vit_core` model into Google's format, read it back
 #
-# We have no Google checkpoint here, but we can make a file in exactly their format: take our
-# model's weights and apply the *inverse* of every conversion in the table — for a Dense layer
+# We have no Google checkpoint here, but we can make a file in exactly their format:
+# `vit_core.to_google_npz` (in `vit_core/loaders.py`, beside the loader) takes our model's
+# weights and applies the *inverse* of every conversion in the table — for a Dense layer
 # $K = W^\top$, for the patch convolution OIHW $\to$ HWIO (axes $(2, 3, 1, 0)$), and for attention
 # split the fused weight into $W_Q, W_K, W_V$ and give each transposed kernel its heads axis back:
 #
@@ -478,33 +483,6 @@ with torch.no_grad():
 assert all(len(t.unique()) > 1 for t in model.parameters())  # no constant tensor left
 
 # %%
-def to_google_npz(model: ViT) -> dict[str, np.ndarray]:
-    """vit_core weights -> the key names and layouts of a google-research/vision_transformer npz."""
-    c = model.config
-    D, heads, d_h = c.dim, c.heads, c.dim // c.heads
-    sd = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
-    out = {"embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),  # (p, p, C, D): OIHW -> HWIO
-           "embedding/bias": sd["patch_embed.proj.bias"], "cls": sd["cls_token"],
-           "Transformer/posembed_input/pos_embedding": sd["pos_embed"],
-           "Transformer/encoder_norm/scale": sd["norm.weight"], "Transformer/encoder_norm/bias": sd["norm.bias"],
-           "head/kernel": sd["head.weight"].T, "head/bias": sd["head.bias"]}  # head (D, classes)
-    for i in range(c.depth):
-        ours, theirs = f"encoder.blocks.{i}.", f"Transformer/encoderblock_{i}/"
-        mha = theirs + "MultiHeadDotProductAttention_1/"
-        weights, biases = np.split(sd[ours + "attn.qkv.weight"], 3), np.split(sd[ours + "attn.qkv.bias"], 3)
-        for name, w, b in zip(("query", "key", "value"), weights, biases):
-            out[mha + f"{name}/kernel"] = w.T.reshape(D, heads, d_h)  # (D, heads, d_h)
-            out[mha + f"{name}/bias"] = b.reshape(heads, d_h)  # (heads, d_h)
-        out[mha + "out/kernel"] = sd[ours + "attn.proj.weight"].T.reshape(heads, d_h, D)  # (heads, d_h, D)
-        out[mha + "out/bias"] = sd[ours + "attn.proj.bias"]
-        for j, norm in ((0, "norm1"), (2, "norm2")):
-            out[theirs + f"LayerNorm_{j}/scale"] = sd[ours + f"{norm}.weight"]
-            out[theirs + f"LayerNorm_{j}/bias"] = sd[ours + f"{norm}.bias"]
-        for j, fc in ((0, "fc1"), (1, "fc2")):
-            out[theirs + f"MlpBlock_3/Dense_{j}/kernel"] = sd[ours + f"mlp.{fc}.weight"].T  # (in, out)
-            out[theirs + f"MlpBlock_3/Dense_{j}/bias"] = sd[ours + f"mlp.{fc}.bias"]
-    return {k: np.ascontiguousarray(v) for k, v in out.items()}
-
 arrays = to_google_npz(model)
 print(f"{len(arrays)} arrays; the top-level ones and block 0:")
 print_table([(k, str(v.shape)) for k, v in arrays.items()
@@ -541,8 +519,8 @@ print(f"all {len(expected_shapes)} checked shapes match the Google layout")
 # axis, image size from the number of positions — so we pass nothing but the path.
 
 # %%
-npz_path = env.data_dir() / "10_vit_core_as_google_format.npz"
-np.savez(npz_path, **arrays)
+npz_path = DATA / "10_vit_core_as_google_format.npz"
+to_google_npz(model, npz_path)  # the same arrays as above, written with np.savez
 start = time.perf_counter()
 loaded = from_google_npz(npz_path)
 print(f"wrote {npz_path.name} ({npz_path.stat().st_size / 1e6:.2f} MB), loaded in {time.perf_counter() - start:.2f} s")
@@ -600,7 +578,7 @@ assert torch.equal(bigger.cls_token, model.cls_token)  # the backbone came from 
 # arrays; `vit_core` has no ResNet stem, so we refuse those explicitly.
 
 # %%
-checkpoint = env.data_dir() / "ViT-B_16.npz"
+checkpoint = DATA / "ViT-B_16.npz"
 if env.is_smoke():
     print("smoke profile: the real-checkpoint demo is skipped; the npz built above was used.")
 elif not checkpoint.is_file():
@@ -628,7 +606,7 @@ if not env.is_smoke() and checkpoint.is_file() and vit.config.num_classes == 100
     from vit_core.data import CIFAR10_CLASSES, TensorLoader, load_tensors, source_name
 
     categories = ViT_B_16_Weights.IMAGENET1K_V1.meta["categories"]  # the standard ImageNet-1k order
-    test_images, test_labels = load_tensors("cifar10", "test")
+    test_images, test_labels = load_tensors("cifar10", "test", DATA, download=env.downloads_allowed())
     picked = torch.arange(0, len(test_labels), len(test_labels) // 8)[:8]
     loader = TensorLoader(test_images[picked], test_labels[picked], 8, train=False, image_size=vit.config.image_size,
                           mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), device="cpu")
@@ -638,8 +616,8 @@ if not env.is_smoke() and checkpoint.is_file() and vit.config.num_classes == 100
     titles = [f"{CIFAR10_CLASSES[t]}\n-> {categories[i][:18]} {p:.0%}"
               for t, i, p in zip(y.tolist(), top.indices[:, 0].tolist(), top.values[:, 0].tolist())]
     fig = show_images(test_images[picked], titles, ncols=4, scale=2.2)
-    fig.suptitle(f"{checkpoint.name} on {source_name('cifar10')} test images (upscaled)", fontsize=10, y=1.03)
-    save_figure(fig, "10_reading_jeonsworld_modeling_real_checkpoint")
+    fig.suptitle(f"{checkpoint.name} on {source_name('cifar10', DATA)} test images (upscaled)", fontsize=10, y=1.03)
+    save_figure(fig, FIGURES / "10_reading_jeonsworld_modeling_real_checkpoint")
     plt.show()
 else:
     print("no real-checkpoint predictions in this run (see the cell above for why)")
