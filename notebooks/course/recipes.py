@@ -100,6 +100,11 @@ RECIPES = {r.name: r for r in [
            TrainConfig(epochs=25, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
            batch_size=256, classes=NOT_CAT_DOG, val_per_class=400),
     *[_cat_dog(arm, n) for n in CAT_DOG_SIZES for arm in ("scratch", "pretrained")],
+    Recipe("gpu-06", "notebook 06 on one GPU (python -m course.gpu_check; not run yet): 384-dim, 7 blocks, 12 heads, "
+           "MLP 768, drop-path 0.1; AdamW 2e-3, wd 0.05, warmup 5 + cosine, smoothing 0.1, crop + flip + "
+           "MixUp/CutMix, batch 512, 100 epochs", replace(SEED_MODEL, dim=384, depth=7, heads=12, mlp_dim=768, drop_path=0.1),
+           TrainConfig(epochs=100, lr=2e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1),
+           batch_size=512, mix=True, reference="goal >= 90% test in <= 10 min on one GPU, <= 10 M params (issue 11)"),
 ]}
 
 
