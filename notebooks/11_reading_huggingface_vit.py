@@ -76,7 +76,8 @@ DOWNLOAD = env.downloads_allowed()      # full profile only
 BATCH = env.pick(full=8, smoke=4)       # CIFAR-10 test images pushed through ViT-B/16 at 224 px
 HUB_ID = "google/vit-base-patch16-224"  # the checkpoint this notebook reads (full profile, online)
 VERSION = transformers.__version__
-SOURCE = f"https://github.com/huggingface/transformers/blob/v{VERSION}/src/transformers/models/vit/modeling_vit.py"
+SOURCE = (f"https://github.com/huggingface/transformers/blob/v{VERSION}/"
+          "src/transformers/models/vit/modeling_vit.py")
 notebook_start = time.perf_counter()
 print(f"transformers {VERSION}; reading {inspect.getsourcefile(modeling_vit)}")
 print(f"the same file online: {SOURCE}")
@@ -119,13 +120,15 @@ V4_CLASSES = {  # 4.x class -> what holds its job in transformers 5 (read from t
     "ViTSelfOutput": "ViTAttention (o_proj)", "ViTAttention": "ViTAttention",
     "ViTIntermediate": "ViTMLP (fc1 + activation)", "ViTOutput": "ViTMLP (fc2); the residual is in ViTLayer",
     "ViTLayer": "ViTLayer", "ViTEncoder": "ViTModel.layers (a plain nn.ModuleList)",
-    "ViTPooler": "ViTPooler", "ViTModel": "ViTModel", "ViTForImageClassification": "ViTForImageClassification",
+    "ViTPooler": "ViTPooler", "ViTModel": "ViTModel",
+    "ViTForImageClassification": "ViTForImageClassification",
 }
 print(f"{'4.x class':<28}{'in ' + VERSION + '?':<14}where its job is now")
 for name, now in V4_CLASSES.items():
     print(f"{name:<28}{'yes' if hasattr(modeling_vit, name) else 'no':<14}{now}")
 missing_now = [n for n in V4_CLASSES if not hasattr(modeling_vit, n)]
-print(f"\n{len(missing_now)} of the {len(V4_CLASSES)} 4.x classes are gone here: {', '.join(missing_now) or 'none'}")
+print(f"\n{len(missing_now)} of the {len(V4_CLASSES)} 4.x classes are gone here: "
+      f"{', '.join(missing_now) or 'none'}")
 
 # %% [markdown]
 # ## The configuration: `ViTConfig`
@@ -150,7 +153,8 @@ HF_TO_VIT_CORE = {  # transformers.ViTConfig field -> vit_core.ViTConfig field (
 }
 defaults = transformers.ViTConfig()
 fields = list(inspect.get_annotations(transformers.ViTConfig))
-assert set(fields) == set(HF_TO_VIT_CORE), f"fields changed in this version: {set(fields) ^ set(HF_TO_VIT_CORE)}"
+changed = set(fields) ^ set(HF_TO_VIT_CORE)
+assert not changed, f"fields changed in this version: {changed}"
 print(f"{'transformers.ViTConfig field':<30}{'default':<10}{'vit_core.ViTConfig'}")
 for field in fields:
     print(f"{field:<30}{str(getattr(defaults, field)):<10}{HF_TO_VIT_CORE[field] or '- (not modelled)'}")
@@ -163,8 +167,8 @@ assert max_diff(ACT2FN["gelu"](probe), nn.GELU()(probe)) == 0.0
 
 def tiny_config(**overrides):
     """ViT at 224 px with 16 px patches but one narrow layer: cheap, and the same tensor names."""
-    return transformers.ViTConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=4, intermediate_size=96,
-                                  **overrides)
+    return transformers.ViTConfig(hidden_size=48, num_hidden_layers=1, num_attention_heads=4,
+                                  intermediate_size=96, **overrides)
 
 # %% [markdown]
 # ## The model: `google/vit-base-patch16-224`, or a labelled stand-in
@@ -202,8 +206,9 @@ def make_stand_in():
 
 
 start = time.perf_counter()
-hf = pretrained.load_or_none(f"{HUB_ID} weights", load_real, f"https://huggingface.co/{HUB_ID}/resolve/main/config.json",
-                             fallback="a random-weight STAND-IN with the same config", cached=hub_cached(HUB_ID))
+hub_url = f"https://huggingface.co/{HUB_ID}/resolve/main/config.json"
+hf = pretrained.load_or_none(f"{HUB_ID} weights", load_real, hub_url, cached=hub_cached(HUB_ID),
+                             fallback="a random-weight STAND-IN with the same config")
 IS_REAL = hf is not None
 hf = hf if IS_REAL else make_stand_in()
 WEIGHTS = HUB_ID if IS_REAL else f"random-weight STAND-IN for {HUB_ID}"
@@ -226,8 +231,9 @@ images, labels = images[:BATCH], labels[:BATCH]  # (B, 3, 32, 32) uint8
 DATASET = source_name("cifar10", DATA)
 pixel_values = processor(images=list(images), return_tensors="pt")["pixel_values"]  # (B, 3, 224, 224)
 print(f"{DATASET}: {len(labels)} test images ({', '.join(CIFAR10_CLASSES[i] for i in labels)})")
-print(f"pixel_values {tuple(pixel_values.shape)}, range [{pixel_values.min():.2f}, {pixel_values.max():.2f}]; "
-      f"processor: {processor.size.height}x{processor.size.width}, mean {processor.image_mean}, std {processor.image_std}")
+print(f"pixel_values {tuple(pixel_values.shape)}, range [{pixel_values.min():.2f}, {pixel_values.max():.2f}]")
+print(f"processor: {processor.size.height}x{processor.size.width}, mean {processor.image_mean}, "
+      f"std {processor.image_std}")
 
 # %% [markdown]
 # ## Every class on that batch: inputs and outputs
@@ -313,7 +319,8 @@ with torch.no_grad():
 # It prepends the learned `cls_token` to the patch tokens and adds the learned
 # `position_embeddings` (our `pos_embed`), then applies dropout:
 #
-# $$z_0 = [\,x_\text{cls};\; x_1 E;\; \dots;\; x_{N_p} E\,] + E_\text{pos}, \qquad E_\text{pos} \in \mathbb{R}^{(N_p + 1) \times D}.$$
+# $$z_0 = [\,x_\text{cls};\; x_1 E;\; \dots;\; x_{N_p} E\,] + E_\text{pos},
+# \qquad E_\text{pos} \in \mathbb{R}^{(N_p + 1) \times D}.$$
 #
 # Two options have no counterpart in `vit_core`:
 # - `bool_masked_pos` replaces chosen patch tokens by a learned `mask_token` (only built with
@@ -352,8 +359,9 @@ _, args, kwargs, (out, weights) = seen["ViTAttention"]
 attn = ours.blocks[0].attn
 hf_attn = hf.vit.layers[0].attention
 stacked = torch.cat([hf_attn.q_proj.weight, hf_attn.k_proj.weight, hf_attn.v_proj.weight])  # (3D, D)
-print(f"q_proj/k_proj/v_proj weights {tuple(hf_attn.q_proj.weight.shape)} each, stacked {tuple(stacked.shape)} "
-      f"== vit_core qkv.weight {tuple(attn.qkv.weight.shape)}: {torch.equal(stacked, attn.qkv.weight)}")
+print(f"q_proj/k_proj/v_proj weights {tuple(hf_attn.q_proj.weight.shape)} each, "
+      f"stacked {tuple(stacked.shape)} == vit_core qkv.weight {tuple(attn.qkv.weight.shape)}: "
+      f"{torch.equal(stacked, attn.qkv.weight)}")
 assert torch.equal(stacked, attn.qkv.weight)
 with torch.no_grad():
     attn.keep_weights = True  # vit_core's manual path keeps the (B, heads, N, N) weights
@@ -457,8 +465,9 @@ print(f"id2label: {len(hf.config.id2label)} entries, e.g. 0 -> {hf.config.id2lab
 
 # %%
 base = modeling_vit.ViTPreTrainedModel
-print(f"ViTPreTrainedModel: base_model_prefix={base.base_model_prefix!r}, main_input_name={base.main_input_name!r}, "
-      f"_supports_sdpa={base._supports_sdpa}, records {sorted(base._can_record_outputs)}")
+print(f"ViTPreTrainedModel: base_model_prefix={base.base_model_prefix!r}, "
+      f"main_input_name={base.main_input_name!r}, _supports_sdpa={base._supports_sdpa}, "
+      f"records {sorted(base._can_record_outputs)}")
 simmim = modeling_vit.ViTForMaskedImageModeling(tiny_config()).eval()
 with torch.no_grad():
     reconstruction = simmim(pixel_values).reconstruction
@@ -505,12 +514,14 @@ small_ours = from_huggingface(on_disk, config_json).state_dict()
 
 
 def same_tensor(tensor, candidates) -> str:
-    """The key in `candidates` holding exactly this tensor (or a row block of it, for qkv)."""
+    """The key in `candidates` holding exactly this tensor, or one q/k/v row block of it."""
     for key, value in candidates.items():
         if value.shape == tensor.shape and torch.equal(value, tensor):
             return key
-        if value.ndim and value.shape[0] == 3 * tensor.shape[0] and any(torch.equal(t, tensor) for t in value.chunk(3)):
-            return f"{key} [{'qkv'[[torch.equal(t, tensor) for t in value.chunk(3)].index(True)]} rows]"
+        if value.ndim and value.shape[0] == 3 * tensor.shape[0]:
+            for name, rows in zip("qkv", value.chunk(3)):  # the row blocks of a fused qkv
+                if torch.equal(rows, tensor):
+                    return f"{key} [{name} rows]"
     return "?"
 
 
@@ -535,7 +546,8 @@ except ValueError as error:
 hub_model = from_huggingface(on_disk, config_json)
 x_small = torch.randn(2, 3, 224, 224)
 with torch.no_grad():
-    check("Hub-layout state dict + config.json vs the model that saved it", hub_model(x_small), small(x_small).logits)
+    check("Hub-layout state dict + config.json vs the model that saved it",
+          hub_model(x_small), small(x_small).logits)
 
 # %% [markdown]
 # ## LayerNorm $\epsilon = 10^{-12}$
@@ -601,7 +613,8 @@ with torch.no_grad():
 worst = max(max_diff(a, b) for a, b in zip(attentions, theirs.attentions))
 print(f"{WEIGHTS} on {len(labels)} {DATASET} images:")
 print(f"  logits {tuple(logits.shape)}: max |vit_core - HuggingFace| = {max_diff(logits, theirs.logits):.1e}")
-print(f"  attention: {len(attentions)} layers of {tuple(attentions[0].shape)}, worst max |diff| = {worst:.1e}")
+print(f"  attention: {len(attentions)} layers of {tuple(attentions[0].shape)}, "
+      f"worst max |diff| = {worst:.1e}")
 assert len(attentions) == len(theirs.attentions) == hf.config.num_hidden_layers
 assert max_diff(logits, theirs.logits) <= 1e-4 and worst <= 1e-4
 
@@ -648,15 +661,17 @@ else:
 layer = hf.vit.layers[3].attention
 qkv_weight = torch.cat([layer.q_proj.weight, layer.k_proj.weight, layer.v_proj.weight])  # (3D, D)
 qkv_bias = torch.cat([layer.q_proj.bias, layer.k_proj.bias, layer.v_proj.bias])  # (3D,)
-assert torch.equal(qkv_weight, ours.blocks[3].attn.qkv.weight) and torch.equal(qkv_bias, ours.blocks[3].attn.qkv.bias)
+fused = ours.blocks[3].attn.qkv
+assert torch.equal(qkv_weight, fused.weight) and torch.equal(qkv_bias, fused.bias)
 swapped = torch.cat([layer.k_proj.weight, layer.q_proj.weight, layer.v_proj.weight])
-print("q, k, v order matches vit_core's qkv; k, q, v does not:", not torch.equal(swapped, ours.blocks[3].attn.qkv.weight))
+print("q, k, v order matches vit_core's qkv; k, q, v does not:", not torch.equal(swapped, fused.weight))
 
 # %%
 # Exercise 2: pooler_output = tanh(dense(CLS token of last_hidden_state)).
 with torch.no_grad():
     out = backbone(pixel_values)
-    by_hand = torch.tanh(F.linear(out.last_hidden_state[:, 0], backbone.pooler.dense.weight, backbone.pooler.dense.bias))
+    dense = backbone.pooler.dense
+    by_hand = torch.tanh(F.linear(out.last_hidden_state[:, 0], dense.weight, dense.bias))  # (B, 768)
 print(f"pooler by hand vs ViTModel.pooler_output: max |diff| = {max_diff(by_hand, out.pooler_output):.1e}")
 assert max_diff(by_hand, out.pooler_output) <= 1e-6
 
