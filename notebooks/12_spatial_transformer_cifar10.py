@@ -318,7 +318,9 @@ assert unchanged < 1e-5
 # the same classifier reading $\mathrm{STN}(x)$ instead of $x$. Written out here for reading, and
 # checked against `vit_core.stn`, the one copy that training (here and in `course.recipes`) uses:
 # built after the same seed, the two must hold identical tensors under identical names and give
-# identical logits.
+# identical logits. (`vit_core.stn` adds one detail left out here: it builds the grid and samples
+# in float32 even under mixed precision, as `fit` uses on a GPU; with bfloat16 coordinates even
+# the identity would move pixels. `tests/test_stn.py` checks it.)
 
 # %%
 class InlineCNN(nn.Module):

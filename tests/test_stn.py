@@ -21,6 +21,16 @@ def test_identity_at_init_leaves_images_unchanged(size):
     assert (stn(x) - x).abs().max() < 5e-5  # float32 rounding of the grid coordinates
 
 
+def test_identity_holds_under_autocast():
+    """fit trains in bfloat16 autocast on GPUs; the sampling grid must stay float32 (in bfloat16
+    the identity map moves pixels and changes values by tenths of the image's scale)."""
+    stn = SpatialTransformer(STNConfig())
+    x = images()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = stn(x)
+    assert out.dtype == torch.float32 and (out - x).abs().max() < 5e-5
+
+
 @pytest.mark.parametrize("use_stn", [True, False])
 def test_shapes_and_parameter_layout(use_stn):
     config = STNConfig(spatial_transformer=use_stn, num_classes=7)

@@ -80,9 +80,14 @@ class SpatialTransformer(nn.Module):
         return self.regressor(self.features(x)).view(-1, 2, 3)  # (B, 2, 3)
 
     def warp(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        """Resample x through theta: output pixel p reads x at theta @ [p, 1] (bilinear, zeros outside)."""
-        grid = F.affine_grid(theta, list(x.shape), align_corners=self.align_corners)  # (B, H, W, 2): (x, y) in [-1, 1]
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+        """Resample x through theta: output pixel p reads x at theta @ [p, 1] (bilinear, zeros outside).
+
+        Always in float32, also under autocast: in bfloat16 (8 bits of mantissa) the sampling
+        coordinates are off by up to a fraction of a pixel and even the identity blurs the image."""
+        with torch.autocast(x.device.type, enabled=False):
+            grid = F.affine_grid(theta.float(), list(x.shape), align_corners=self.align_corners)  # (B, H, W, 2)
+            return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros",
+                                 align_corners=self.align_corners)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.warp(x, self.theta(x))
