@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from course import recipes, results
-from vit_core import ViT, ViTConfig
 
 RECORDS = sorted(recipes.CHECKPOINTS.glob("*.json"))
 SHIPPED = [p for p in RECORDS if json.loads(p.read_text()).get("weights")]
@@ -39,7 +38,7 @@ def test_weights_match_record(path):
     assert recipes.sha256(weights) == record["sha256"], f"{weights.name} changed since its record was written"
     blob = torch.load(weights, map_location="cpu", weights_only=True)
     assert blob["config"] == record["config"]["model"]
-    model = ViT(ViTConfig(**blob["config"]))
+    model = recipes.make_model(recipes.config_from_dict(blob["config"]))
     model.load_state_dict(blob["model"])  # strict: every key and shape must fit
     assert sum(p.numel() for p in model.parameters()) == record["params"]
 

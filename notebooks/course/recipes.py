@@ -25,6 +25,7 @@ import torch
 
 from vit_core import ViT, ViTConfig
 from vit_core import augment as aug
+from vit_core.stn import STNClassifier, STNConfig
 from vit_core.data import CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors, source_name, subset, train_val_split
 from vit_core.train import TrainConfig, evaluate, fit, freeze_all_but_last, replace_head
 
@@ -36,7 +37,7 @@ CHECKPOINTS = REPO / "data" / "checkpoints"
 class Recipe:
     name: str
     about: str                              # one line: what it is and where it comes from
-    model: ViTConfig
+    model: ViTConfig | STNConfig            # the model class follows the config's type (make_model)
     train: TrainConfig
     batch_size: int
     augment: str = "crop_flip"              # key of AUGMENTS: what each training image goes through
@@ -67,6 +68,20 @@ CAT_DOG = (3, 5)                        # CIFAR-10 labels of cat and dog: notebo
 NOT_CAT_DOG = (0, 1, 2, 4, 6, 7, 8, 9)  # the 8 other classes: notebook 09's pretraining data
 CAT_DOG_SIZES = (250, 1000, 4500)       # training images per class in 09's sweep (4,500 = all but val)
 CAT_DOG_STEPS = 1000                    # optimizer steps per cat-vs-dog run, the same for every arm and size
+STN_TRAIN = TrainConfig(epochs=50, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, warmup_epochs=0,
+                        schedule="constant", label_smoothing=0.0, grad_clip=None)  # notebook 12, both arms
+
+
+def make_model(config):
+    """A fresh model for a config: STNClassifier for an STNConfig, else ViT."""
+    return STNClassifier(config) if isinstance(config, STNConfig) else ViT(config)
+
+
+def config_from_dict(d: dict):
+    """The model config a record or an export holds (JSON turns tuples into lists)."""
+    if "spatial_transformer" in d:
+        return STNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return ViTConfig(**d)
 
 
 
@@ -105,6 +120,11 @@ RECIPES = {r.name: r for r in [
            "MixUp/CutMix, batch 512, 100 epochs", replace(SEED_MODEL, dim=384, depth=7, heads=12, mlp_dim=768, drop_path=0.1),
            TrainConfig(epochs=100, lr=2e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1),
            batch_size=512, mix=True, reference="goal >= 90% test in <= 10 min on one GPU, <= 10 M params (issue 11)"),
+    *[Recipe(f"stn-{arm}", f"notebook 12: seed 004's small CNN {arm} a spatial transformer in front; SGD 0.01, "
+             "momentum 0.9, constant, batch 256, no augmentation, 50 epochs, 45k train / 5k val",
+             STNConfig(spatial_transformer=arm == "with"), STN_TRAIN, batch_size=256, augment="none",
+             val_per_class=500, reference="60.18% test after epoch 50 (seed 004's log; its README calls it "
+             "'Train Accuracy')") for arm in ("with", "without")],
 ]}
 
 
@@ -136,7 +156,7 @@ def build_model(recipe: Recipe, seed: int = 0) -> ViT:
     initialised from another recipe's exported weights."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = ViT(recipe.model)
+        model = make_model(recipe.model)
     if recipe.init_from is None:
         return model
     model = load_exported(recipe.init_from)
@@ -270,7 +290,7 @@ def load_exported(name: str, dest: Path = CHECKPOINTS) -> ViT:
         raise FileNotFoundError(f"no exported weights at {path}: run `python -m course.recipes run {name} --out DIR` "
                                 f"and `python -m course.recipes export --run DIR` first")
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    model = ViT(ViTConfig(**blob["config"]))
+    model = make_model(config_from_dict(blob["config"]))
     model.load_state_dict(blob["model"])
     return model
 
@@ -282,7 +302,7 @@ def recipe_of(record: dict) -> Recipe:
     fields = {k: v for k, v in cfg.items() if k in Recipe.__dataclass_fields__ and k not in ("model", "train")}
     classes = fields.get("classes")
     fields["classes"] = tuple(classes) if classes is not None else None
-    return Recipe(name=record["recipe"], about=record["about"], model=ViTConfig(**cfg["model"]),
+    return Recipe(name=record["recipe"], about=record["about"], model=config_from_dict(cfg["model"]),
                   train=TrainConfig(**cfg["train"]), **fields)
 
 
