@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,16 +30,16 @@
 # - how to save a checkpoint that notebook 07 opens to look inside the model.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
@@ -67,7 +67,10 @@ from vit_core.plots import plot_confusion, plot_history, save_figure, seed_table
 from vit_core.train import TrainConfig, count_parameters, evaluate, fit, lr_factor, predict
 
 device = env.get_device()
-RUNS = env.data_dir() / "runs"
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
+RUNS = DATA / "runs"
 print(f"profile {env.get_profile()!r} on {env.hardware_name()}; runs are written under {RUNS.name}/ in the data folder")
 
 # %% [markdown]
@@ -118,13 +121,13 @@ IMPROVED = TrainConfig(
 # CIFAR-10 training-set statistics.
 
 # %%
-train_images, train_labels = load_tensors("cifar10", "train")
-test_images, test_labels = load_tensors("cifar10", "test")
+train_images, train_labels = load_tensors("cifar10", "train", DATA, download=DOWNLOAD)
+test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 if TRAIN_PER_CLASS is not None:
     train_images, train_labels = subset(train_images, train_labels, per_class=TRAIN_PER_CLASS, seed=SEED)
 if TEST_PER_CLASS is not None:
     test_images, test_labels = subset(test_images, test_labels, per_class=TEST_PER_CLASS, seed=SEED)
-DATASET = source_name("cifar10")
+DATASET = source_name("cifar10", DATA)
 print(f"{'dataset':<10}{DATASET}")
 print(f"{'train':<10}{len(train_labels):>6,} images  {tuple(train_images.shape)} {train_images.dtype}")
 print(f"{'test':<10}{len(test_labels):>6,} images  {tuple(test_images.shape)} {test_images.dtype}")
@@ -174,7 +177,7 @@ std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1)
 pixels = (x[:16] * std + mean).clamp(0, 1)  # undo the normalisation to look at them
 fig = show_images(pixels, [CIFAR10_CLASSES[i] for i in y[:16].tolist()], ncols=8)
 fig.suptitle(f"augmented training batch: pad-4 random crop + horizontal flip ({DATASET})", y=1.02)
-save_figure(fig, "06_augmented_batch")
+save_figure(fig, FIGURES / "06_augmented_batch")
 plt.show()
 assert x.shape == (IMPROVED_BATCH, 3, 32, 32) and abs(x.mean().item()) < 0.5  # roughly normalised
 
@@ -203,7 +206,7 @@ assert torch.allclose(torch.tensor(schedule), torch.tensor(engine))
 fig, ax = plt.subplots(figsize=(5, 2.5))
 ax.plot(schedule)
 ax.set(xlabel="optimiser step", ylabel="learning rate", title="linear warmup, then cosine decay")
-save_figure(fig, "06_lr_schedule")
+save_figure(fig, FIGURES / "06_lr_schedule")
 plt.show()
 assert max(schedule) <= IMPROVED.lr and schedule[0] < 0.1 * IMPROVED.lr and schedule[-1] < 0.01 * IMPROVED.lr
 
@@ -254,7 +257,7 @@ improved_seconds = time.perf_counter() - start
 
 # %%
 fig = plot_history({"seed recipe": baseline_history, "improved recipe": improved_history})
-save_figure(fig, "06_history")
+save_figure(fig, FIGURES / "06_history")
 plt.show()
 
 # %%
@@ -327,7 +330,7 @@ print(f"every run of both recipes beats chance ({CHANCE:.0%}) by at least 15 poi
 preds, labels = predict(improved, test_loader, device=device)
 assert torch.equal(labels, test_labels)  # the test loader keeps the original order
 fig = plot_confusion(preds, labels, CIFAR10_CLASSES)
-save_figure(fig, "06_confusion")
+save_figure(fig, FIGURES / "06_confusion")
 plt.show()
 accuracy = (preds == labels).float().mean().item()
 assert abs(accuracy - improved_history[-1]["test_acc"]) < 1e-3, "predict() and fit() disagree"
@@ -339,7 +342,7 @@ wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed
 titles = [f"{CIFAR10_CLASSES[labels[i]]}\n→ {CIFAR10_CLASSES[preds[i]]}" for i in wrong.tolist()]
 fig = show_images(test_images[wrong], titles, ncols=8)
 fig.suptitle("misclassified test images: true → predicted", y=1.02)
-save_figure(fig, "06_misclassified")
+save_figure(fig, FIGURES / "06_misclassified")
 plt.show()
 print(f"{len(wrong)} of {int((preds != labels).sum())} misclassified test images shown, drawn at random")
 
@@ -358,7 +361,7 @@ torch.save({"config": dataclasses.asdict(IMPROVED_MODEL), "model": improved.stat
 reloaded = ViT(ViTConfig(**torch.load(export, weights_only=True)["config"]))
 reloaded.load_state_dict(torch.load(export, weights_only=True)["model"])
 assert abs(evaluate(reloaded, test_loader, device=device)["acc"] - accuracy) < 1e-6
-print(f"saved {export.relative_to(env.ROOT)} and checked that it reloads to the same accuracy")
+print(f"saved {export.relative_to(DATA)} in the data folder and checked that it reloads to the same accuracy")
 
 # %% [markdown]
 # ## References, not measured here

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,16 +31,16 @@
 # - how training turns random position embeddings into a map of the image grid.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
@@ -62,9 +62,13 @@ from vit_core.data import (CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, TensorL
                            source_name, subset)
 from vit_core.plots import save_figure
 from vit_core.train import TrainConfig, evaluate, fit
+from course import pretrained
 
 device = env.get_device()
-CHECKPOINT = env.data_dir() / "runs" / "06_improved" / "vit_for_07.pt"  # written by notebook 06
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
+CHECKPOINT = DATA / "runs" / "06_improved" / "vit_for_07.pt"  # written by notebook 06
 STATS_PER_CLASS = env.pick(full=100, smoke=20)  # test images per class for the distance statistics
 SHOW_CLASSES = ("airplane", "automobile", "bird", "cat", "horse", "ship")  # one test image of each
 
@@ -77,13 +81,13 @@ SHOW_CLASSES = ("airplane", "automobile", "bird", "cat", "horse", "ship")  # one
 # but its maps mean even less.
 
 # %%
-test_images, test_labels = load_tensors("cifar10", "test")
-DATASET = source_name("cifar10")
+test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
+DATASET = source_name("cifar10", DATA)
 
 
 def train_tiny_stand_in():
     """A seed-size model trained for two short epochs: only so the notebook can run on its own."""
-    train_images, train_labels = subset(*load_tensors("cifar10", "train"), per_class=300)
+    train_images, train_labels = subset(*load_tensors("cifar10", "train", DATA, download=DOWNLOAD), per_class=300)
     config, seed = ViTConfig.cifar10_seed(), 0
     torch.manual_seed(seed)
     model = ViT(config)
@@ -187,7 +191,7 @@ pixels = test_images[show_idx].float() / 255  # (B, 3, 32, 32) in [0, 1], for di
 titles = [f"{CIFAR10_CLASSES[t]}\n(pred: {CIFAR10_CLASSES[p]})" for t, p in zip(y.tolist(), predicted.tolist())]
 fig = attention_figure(pixels, raw, rollout, titles, config.image_size)
 fig.suptitle(f"last-block CLS attention per head and rollout — {DATASET}", y=1.01)
-save_figure(fig, "07_attention_rollout")
+save_figure(fig, FIGURES / "07_attention_rollout")
 plt.show()
 
 # %% [markdown]
@@ -262,7 +266,7 @@ ax.axhline(UNIFORM, ls="--", color="gray", lw=0.8, label="uniform attention")
 ax.set(xlabel="block (network depth)", ylabel="mean attention distance (px)", ylim=(0, None),
        title=f"{config.grid_size}x{config.grid_size} patches of {config.patch_size} px")
 ax.legend(fontsize=8)
-save_figure(fig, "07_mean_attention_distance")
+save_figure(fig, FIGURES / "07_mean_attention_distance")
 plt.show()
 max_distance = distances.max().item()
 assert ((trained_distance >= 0) & (trained_distance <= max_distance)).all()
@@ -296,7 +300,7 @@ for ax, pos, name in zip(axes, [init_pos_embed, model.pos_embed.cpu()], ["at ini
     ax.axis("off")
 fig.colorbar(image, ax=axes, shrink=0.8, label="cosine similarity")
 fig.suptitle("position-embedding similarity: tile (i, j) compares patch (i, j) with every patch")
-save_figure(fig, "07_pos_embed_similarity")
+save_figure(fig, FIGURES / "07_pos_embed_similarity")
 plt.show()
 
 # %% [markdown]
@@ -335,21 +339,8 @@ assert trained_by_gap[1] > trained_by_gap[max(trained_by_gap)], "neighbours shou
 # budget) this part says so and is skipped.
 
 # %%
-def load_vit_b16():
-    if env.is_smoke():
-        print("smoke profile: the ViT-B/16 part is SKIPPED (no downloads, and too slow on a CPU)")
-        return None
-    try:
-        from torchvision.models import ViT_B_16_Weights, vit_b_16
-        torchvision_model = vit_b_16(weights=ViT_B_16_Weights.IMAGENET1K_V1)
-    except Exception as error:  # offline: urllib's URLError within a second
-        print(f"ImageNet-pretrained ViT-B/16 weights are UNAVAILABLE ({type(error).__name__}: {error}); "
-              f"the ViT-B/16 part is SKIPPED")
-        return None
-    return from_torchvision(torchvision_model).to(device).eval()
-
-
-vit_b16 = load_vit_b16()
+torchvision_b16 = pretrained.imagenet_vit_b16(fallback="the ViT-B/16 part is SKIPPED")
+vit_b16 = from_torchvision(torchvision_b16).to(device).eval() if torchvision_b16 is not None else None
 
 # %%
 if vit_b16 is not None:
@@ -363,7 +354,7 @@ if vit_b16 is not None:
     fig = attention_figure(pixels224, cls_attention(b16_attentions)[:, :4], attention_rollout(b16_attentions),
                            [CIFAR10_CLASSES[t] for t in y.tolist()], b16.image_size)
     fig.suptitle("ViT-B/16 (ImageNet-1k weights): CLS attention of heads 1-4 of the last block, and rollout", y=1.01)
-    save_figure(fig, "07_vit_b16_attention_rollout")
+    save_figure(fig, FIGURES / "07_vit_b16_attention_rollout")
     plt.show()
     b16_distance = attention_distances(vit_b16, stat_images[:256], stat_labels[:256], mean=IMAGENET_MEAN,
                                        std=IMAGENET_STD, image_size=b16.image_size, batch_size=32)
@@ -373,7 +364,7 @@ if vit_b16 is not None:
                lw=0.8, label="uniform attention")
     ax.set(xlabel="block (network depth)", ylabel="mean attention distance (px)", ylim=(0, None))
     ax.legend(fontsize=8)
-    save_figure(fig, "07_vit_b16_mean_attention_distance")
+    save_figure(fig, FIGURES / "07_vit_b16_mean_attention_distance")
     plt.show()
     print(f"ViT-B/16: block 1 heads span {b16_distance[0].min():.0f}-{b16_distance[0].max():.0f} px, "
           f"last block {b16_distance[-1].min():.0f}-{b16_distance[-1].max():.0f} px")

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,16 +31,16 @@
 # - how to run the same code on a small stand-in when the real weights or data cannot be had.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
@@ -66,9 +66,13 @@ from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_
                            DataUnavailableError, TensorLoader, load_tensors, source_name, subset)
 from vit_core.plots import plot_history, save_figure, seed_table
 from vit_core.train import TrainConfig, count_parameters, fit, freeze_all_but_last, replace_head
+from course import pretrained
 
 device = env.get_device()
-RUNS = env.data_dir() / "runs"
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
+RUNS = DATA / "runs"
 SEED = 0                                      # seed of the main runs: head init order, batches, augmentation
 EXTRA_SEEDS = env.pick(full=[], smoke=[1, 2])  # repeats of both fine-tuning recipes (full: ViT-B/16 runs, hours)
 
@@ -87,20 +91,18 @@ def load_real_task():
         print("smoke profile: no downloads, and ViT-B/16 at 224 px would take hours on a CPU -> STAND-IN")
         return None
     try:
-        train = load_tensors("cifar100", "train")
-        test = load_tensors("cifar100", "test")
+        train = load_tensors("cifar100", "train", DATA, download=DOWNLOAD)
+        test = load_tensors("cifar100", "test", DATA, download=DOWNLOAD)
     except DataUnavailableError as error:
         print(f"CIFAR-100 is UNAVAILABLE ({error}) -> STAND-IN")
         return None
-    try:
-        from torchvision.models import ViT_B_16_Weights, vit_b_16
-        backbone = from_torchvision(vit_b_16(weights=ViT_B_16_Weights.IMAGENET1K_V1))
-    except Exception as error:  # offline: urllib's URLError within a second
-        print(f"ImageNet ViT-B/16 weights are UNAVAILABLE ({type(error).__name__}: {error}) -> STAND-IN")
+    torchvision_b16 = pretrained.imagenet_vit_b16(fallback="STAND-IN")
+    if torchvision_b16 is None:
         return None
+    backbone = from_torchvision(torchvision_b16)
     return dict(name="CIFAR-100 with ImageNet-1k ViT-B/16", stand_in=False, train=train, test=test,
                 num_classes=100, image_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, backbone=backbone,
-                dataset=source_name("cifar100"))
+                dataset=source_name("cifar100", DATA))
 
 
 task = load_real_task()
@@ -123,7 +125,7 @@ STAND_IN_TEST_PER_CLASS = env.pick(full=1000, smoke=200)
 
 
 def make_stand_in():
-    train, test = load_tensors("cifar10", "train"), load_tensors("cifar10", "test")
+    train, test = load_tensors("cifar10", "train", DATA, download=DOWNLOAD), load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
     pre_train = subset(*train, classes=PRETRAIN_CLASSES, per_class=STAND_IN_PER_CLASS, seed=SEED)
     pre_test = subset(*test, classes=PRETRAIN_CLASSES, per_class=STAND_IN_TEST_PER_CLASS, seed=SEED)
     torch.manual_seed(SEED)
@@ -137,7 +139,7 @@ def make_stand_in():
                 train=subset(*train, classes=TASK_CLASSES, per_class=STAND_IN_PER_CLASS, seed=SEED),
                 test=subset(*test, classes=TASK_CLASSES, per_class=STAND_IN_TEST_PER_CLASS, seed=SEED),
                 num_classes=len(TASK_CLASSES), image_size=32, mean=CIFAR10_MEAN, std=CIFAR10_STD,
-                backbone=backbone, dataset=f"{source_name('cifar10')}, classes 5-9 (stand-in)")
+                backbone=backbone, dataset=f"{source_name('cifar10', DATA)}, classes 5-9 (stand-in)")
 
 
 if task is None:
@@ -252,7 +254,7 @@ improved_seconds = time.perf_counter() - start
 # %%
 fig = plot_history({"seed recipe (last 3 blocks)": seed_history, "improved (all blocks)": improved_history},
                    title=task["name"])
-save_figure(fig, "08_history")
+save_figure(fig, FIGURES / "08_history")
 plt.show()
 
 # %%

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -33,16 +33,16 @@
 #   CIFAR-10, pretraining on 8 classes and transferring to cat vs dog.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
@@ -62,7 +62,6 @@ import math
 import os
 import time
 from dataclasses import replace
-from urllib.error import URLError
 
 import matplotlib.pyplot as plt
 import torch
@@ -71,9 +70,14 @@ from vit_core import ViT, ViTConfig, from_torchvision
 from vit_core.data import (CIFAR10_CLASSES, DataUnavailableError, TensorLoader, image_folder_loader,
                            load_tensors, pets_binary_loader, source_name, subset)
 from vit_core.plots import plot_history, save_figure, show_images
+from vit_core.attention_maps import shuffle_patches
 from vit_core.train import TrainConfig, count_parameters, evaluate, fit, replace_head
+from course import pretrained
 
 device = env.get_device()
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
 notebook_start, notebook_cpu_start = time.perf_counter(), time.process_time()
 
 # %% [markdown]
@@ -144,13 +148,13 @@ print(f"fine-tuning: {FINETUNE_STEPS} steps of {BATCH_SIZE} images, lr {FINETUNE
 # %%
 torch.manual_seed(SEED)
 probe = ViT(MODEL).eval()
-x, y = load_tensors("cifar10", "test")
+x, y = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 images = torch.cat([x[y == 3][:2], x[y == 5][:2]]).float() / 255  # (4, 3, 32, 32): two cats, two dogs, in [0, 1]
 tokens = probe.embed(images)  # (B, N, dim)
 perm = torch.randperm(tokens.shape[1])
 with torch.no_grad():
-    out, _ = probe.encoder(tokens)  # (B, N, dim)
-    out_of_shuffled, _ = probe.encoder(tokens[:, perm])  # (B, N, dim)
+    out = probe.encoder(tokens)  # (B, N, dim)
+    out_of_shuffled = probe.encoder(tokens[:, perm])  # (B, N, dim)
 print(f"max |Encoder(PX) - P Encoder(X)| = {(out_of_shuffled - out[:, perm]).abs().max():.1e}")
 assert torch.allclose(out_of_shuffled, out[:, perm], atol=1e-5)
 
@@ -161,14 +165,6 @@ assert torch.allclose(out_of_shuffled, out[:, perm], atol=1e-5)
 # logits.
 
 # %%
-def shuffle_patches(images: torch.Tensor, patch: int, perm: torch.Tensor) -> torch.Tensor:
-    """Rearrange the patch grid of every image by the same permutation of patch positions."""
-    g = images.shape[-1] // patch
-    tiles = images.unfold(2, patch, patch).unfold(3, patch, patch)  # (B, C, g, g, p, p)
-    tiles = tiles.reshape(*images.shape[:2], g * g, patch, patch)[:, :, perm]  # (B, C, g*g, p, p), reordered
-    tiles = tiles.reshape(*images.shape[:2], g, g, patch, patch)  # (B, C, g, g, p, p)
-    return tiles.permute(0, 1, 2, 4, 3, 5).reshape(images.shape)  # (B, C, H, W)
-
 patch_perm = torch.randperm(MODEL.num_patches, generator=torch.Generator().manual_seed(SEED))
 scrambled = shuffle_patches(images, MODEL.patch_size, patch_perm)
 no_positions = copy.deepcopy(probe)
@@ -180,7 +176,7 @@ print(f"no position embeddings:   max |logits(image) - logits(scrambled)| = {sam
 print(f"with position embeddings: max |logits(image) - logits(scrambled)| = {with_pos:.1e}")
 assert same < 1e-5 and with_pos > 1e-4
 fig = show_images(torch.cat([images, scrambled]), ["image"] * 4 + ["patches scrambled"] * 4, ncols=4, scale=1.6)
-save_figure(fig, "09_cats_vs_dogs_scratch_vs_pretrained_scrambled")
+save_figure(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_scrambled")
 plt.show()
 
 # %% [markdown]
@@ -202,8 +198,9 @@ def real_data():
         root = Path(CATS_DOGS_DIR)
         return (image_folder_loader(root / "train", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, train=True),
                 image_folder_loader(root / "val", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, train=False), f"folder {root}")
-    return (pets_binary_loader("train", REAL_IMAGE_SIZE, REAL_BATCH_SIZE),
-            pets_binary_loader("test", REAL_IMAGE_SIZE, REAL_BATCH_SIZE), "Oxford-IIIT Pet (cat vs dog)")
+    return (pets_binary_loader("train", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, DATA, download=DOWNLOAD),
+            pets_binary_loader("test", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, DATA, download=DOWNLOAD),
+            "Oxford-IIIT Pet (cat vs dog)")
 
 
 def load_real_experiment():
@@ -215,16 +212,15 @@ def load_real_experiment():
         print(f"no GPU ({env.hardware_name()}): fine-tuning ViT-B/16 at 224 px is a GPU job -> the real "
               f"experiment is skipped; running the OFFLINE experiment (set REAL_ON_CPU = True to force it)")
         return None
-    try:
-        import torchvision
-        weights = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1
-        pretrained = from_torchvision(torchvision.models.vit_b_16(weights=weights))
-        train_loader, test_loader, name = real_data()
-    except (DataUnavailableError, URLError, OSError) as error:  # offline: fails within a second
-        print(f"the real experiment is UNAVAILABLE ({type(error).__name__}: {error})\n"
-              f"-> running the OFFLINE experiment instead")
+    torchvision_b16 = pretrained.imagenet_vit_b16(fallback="running the OFFLINE experiment instead")
+    if torchvision_b16 is None:
         return None
-    return dict(pretrained=pretrained, train=train_loader, test=test_loader, name=name)
+    try:
+        train_loader, test_loader, name = real_data()
+    except DataUnavailableError as error:  # offline: fails within seconds
+        print(f"the cat-vs-dog photos are UNAVAILABLE ({error})\n-> running the OFFLINE experiment instead")
+        return None
+    return dict(pretrained=from_torchvision(torchvision_b16), train=train_loader, test=test_loader, name=name)
 
 
 real = load_real_experiment()
@@ -239,7 +235,7 @@ def run_real(real):
         replace_head(model, 2)
         print(f"--- {arm}: {model.config.depth} blocks, width {model.config.dim}, {count_parameters(model)[0]:,} trainable parameters")
         histories[arm] = fit(model, real["train"], real["test"], REAL_FINETUNE, device=device,
-                             out_dir=env.data_dir() / "runs" / f"09_real_{arm}")
+                             out_dir=DATA / "runs" / f"09_real_{arm}")
     return histories
 
 
@@ -259,7 +255,7 @@ real_histories = run_real(real) if real is not None else None
 # %%
 if real_histories is not None:
     fig = plot_history(real_histories, title=f"Cat vs dog, {real['name']}: ViT-B/16 from scratch vs ImageNet weights")
-    save_figure(fig, "09_cats_vs_dogs_scratch_vs_pretrained_real_curves")
+    save_figure(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_real_curves")
     plt.show()
     results_table(real_histories, {arm: sum(h["seconds"] for h in hist) for arm, hist in real_histories.items()},
                   {"scratch": "random", "pretrained": "ImageNet-1k (torchvision IMAGENET1K_V1)"})
@@ -276,21 +272,21 @@ else:
 # so do not expect high numbers from a small model trained for a couple of minutes.
 
 # %%
-train_images, train_labels = load_tensors("cifar10", "train")
-test_images, test_labels = load_tensors("cifar10", "test")
+train_images, train_labels = load_tensors("cifar10", "train", DATA, download=DOWNLOAD)
+test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 pre_train = subset(train_images, train_labels, classes=PRETRAIN_CLASSES)
 pre_test = subset(test_images, test_labels, classes=PRETRAIN_CLASSES, per_class=env.pick(full=1000, smoke=250), seed=SEED)
 task_train = subset(train_images, train_labels, classes=TASK_CLASSES)
 task_test = subset(test_images, test_labels, classes=TASK_CLASSES)
 assert not set(PRETRAIN_CLASSES) & set(TASK_CLASSES), "the backbone must never see a cat or a dog"
-print(f"data: {source_name('cifar10')}")
+print(f"data: {source_name('cifar10', DATA)}")
 for name, (x, y), classes in [("pretraining train", pre_train, PRETRAIN_CLASSES), ("pretraining test", pre_test, PRETRAIN_CLASSES),
                               ("task train", task_train, TASK_CLASSES), ("task test", task_test, TASK_CLASSES)]:
     print(f"{name:>18}: {len(y):>6,} images, {len(classes)} classes ({', '.join(CIFAR10_CLASSES[c] for c in classes)})")
 
 # %%
 fig = show_images(task_train[0][:16], [("cat", "dog")[int(t)] for t in task_train[1][:16]], ncols=8)
-save_figure(fig, "09_cats_vs_dogs_scratch_vs_pretrained_examples")
+save_figure(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_examples")
 plt.show()
 
 # %% [markdown]
@@ -354,16 +350,16 @@ for arm in ("scratch", "pretrained"):
     seconds[arm] = time.perf_counter() - start
 
 # %%
-fig = plot_history(histories, title=f"Cat vs dog, {source_name('cifar10')}: same ViT, same budget, two starts")
+fig = plot_history(histories, title=f"Cat vs dog, {source_name('cifar10', DATA)}: same ViT, same budget, two starts")
 for ax in fig.axes:
     ax.set_xlabel(f"evaluation round (every ~{math.ceil(FINETUNE_STEPS / len(histories['scratch']))} steps of {BATCH_SIZE} images)")
 fig.axes[1].axhline(50, color="grey", lw=0.8, ls=":")  # chance
-save_figure(fig, "09_cats_vs_dogs_scratch_vs_pretrained_curves")
+save_figure(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_curves")
 plt.show()
 
 # %%
 starts = {"scratch": "random (trunc-normal, seed)", "pretrained": "8-class CIFAR-10 backbone (this notebook)"}
-print(f"OFFLINE experiment, {source_name('cifar10')}, cat vs dog, {len(task_test[1]):,} test images, "
+print(f"OFFLINE experiment, {source_name('cifar10', DATA)}, cat vs dog, {len(task_test[1]):,} test images, "
       f"{env.get_profile()} profile on {env.hardware_name(device)}")
 print(f"model: {MODEL.depth} blocks, width {MODEL.dim}, {MODEL.patch_size} px patches, "
       f"{count_parameters(models['scratch'])[1]:,} parameters; {FINETUNE_STEPS} steps of {BATCH_SIZE} for each arm\n")
@@ -448,10 +444,10 @@ ax.axhline(50, color="grey", lw=0.8, ls=":", label="chance")
 ax.set_xscale("log")
 ax.set_xlabel("training images per class (cat, dog)")
 ax.set_ylabel("test accuracy (%)")
-ax.set_title(f"Same ViT, {FINETUNE_STEPS} steps each, {source_name('cifar10')}", fontsize=10)
+ax.set_title(f"Same ViT, {FINETUNE_STEPS} steps each, {source_name('cifar10', DATA)}", fontsize=10)
 ax.grid(alpha=0.3)
 ax.legend()
-save_figure(fig, "09_cats_vs_dogs_scratch_vs_pretrained_data_size")
+save_figure(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_data_size")
 plt.show()
 
 # %% [markdown]
@@ -468,7 +464,7 @@ plt.show()
 # %%
 print(f"profile {env.get_profile()} on {env.hardware_name(device)}; "
       f"{'REAL experiment ran as well (see above)' if real_histories else 'real experiment not run (reason printed above)'}")
-print(f"OFFLINE experiment ({source_name('cifar10')}; 'pretrained' = pretrained here on the 8 non-cat/dog classes, "
+print(f"OFFLINE experiment ({source_name('cifar10', DATA)}; 'pretrained' = pretrained here on the 8 non-cat/dog classes, "
       f"{pretrain_acc:.1%} on those):")
 print(f"  cat vs dog, {full_size:,} images per class, {FINETUNE_STEPS} steps: scratch {final['scratch']:.1%}, "
       f"pretrained {final['pretrained']:.1%} ({100 * gap:+.1f} points)")
