@@ -115,7 +115,8 @@ def test_jpeg_copy_decodes_exactly_and_is_cached(tmp_path):
     assert torch.equal(again, images) and torch.equal(again_labels, labels)
 
 
-@pytest.mark.skipif(not (REAL_CIFAR10 / "test").is_dir(), reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10}")
+@pytest.mark.skipif(not (REAL_CIFAR10 / "test").is_dir(),
+                    reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10} (tar -xJf {env.OFFLINE_CIFAR10} -C {DATA})")
 def test_real_cifar10_test_split():
     images, labels = data.load_tensors("cifar10", "test", DATA)  # caches under <DATA>/cache
     assert images.shape == (10_000, 3, 32, 32) and images.dtype == torch.uint8

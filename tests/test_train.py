@@ -235,7 +235,7 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_whole(tmp_path, monk
 
 @pytest.mark.slow  # about 45 s on 2 free cores; CI runs it (the marker only lets you deselect it)
 @pytest.mark.skipif(not (REAL_CIFAR10 / "train").is_dir(),
-                    reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10}")
+                    reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10} (tar -xJf {env.OFFLINE_CIFAR10} -C {DATA})")
 def test_seed_model_learns_cifar10_in_one_epoch():
     """The seed ViT, one CPU epoch on CIFAR-10 (JPEG q75 copy): test accuracy >= 35% (chance: 10%)."""
     torch.manual_seed(0)
