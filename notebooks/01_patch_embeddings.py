@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.0
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,16 +31,16 @@
 # - what the patch size does to sequence length, attention cost and measured speed.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %%
@@ -53,12 +53,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_core import PatchEmbedding, ViT, ViTConfig
+from vit_core import PatchEmbedding, ViT, ViTConfig, max_diff
 from vit_core.data import CIFAR10_CLASSES, load_tensors, source_name
 from vit_core.plots import save_figure
 
 torch.manual_seed(0)
 DEVICE = env.get_device()
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
 
 # Hyper-parameters of this notebook, in one place.
 IMAGE_SIZE = 32       # CIFAR-10 images are 32 x 32 pixels
@@ -75,8 +78,8 @@ TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the f
 # tensor has the layout PyTorch uses everywhere: channels first, $(C, H, W) = (3, 32, 32)$.
 
 # %%
-images, labels = load_tensors("cifar10", "test")  # uint8 (10000, 3, 32, 32), int64 (10000,)
-SOURCE = source_name("cifar10")
+images, labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)  # uint8 (10000, 3, 32, 32), int64 (10000,)
+SOURCE = source_name("cifar10", DATA)
 bird = CIFAR10_CLASSES.index("bird")
 index = (labels == bird).nonzero().flatten()[3].item()  # a bird on a clear blue sky
 image = images[index].float() / 255  # (3, 32, 32) in [0, 1]
@@ -162,7 +165,7 @@ def show_patch_figure(image: torch.Tensor, patches: torch.Tensor, p: int, title:
 
 
 fig = show_patch_figure(image, patches, PATCH_SIZE, f"{SOURCE}, test image {index}")
-save_figure(fig, "01_patches")
+save_figure(fig, FIGURES / "01_patches")
 plt.show()
 
 # %% [markdown]
@@ -229,8 +232,7 @@ with torch.no_grad():
 tokens_linear = linear(by_einops)  # (4, 64, 48)
 feature_map = conv(random_images)  # (4, 48, 8, 8): one D-vector per grid cell
 tokens_conv = rearrange(feature_map, "b d gh gw -> b (gh gw) d")  # (4, 64, 48), row-major like the patches
-max_diff = (tokens_linear - tokens_conv).abs().max().item()
-print(f"Linear over patches vs strided Conv2d: max |difference| = {max_diff:.2e}")
+print(f"Linear over patches vs strided Conv2d: max |difference| = {max_diff(tokens_linear, tokens_conv):.2e}")
 assert torch.allclose(tokens_linear, tokens_conv, rtol=RTOL, atol=ATOL)
 
 # %% [markdown]
@@ -245,7 +247,7 @@ wrong = nn.Conv2d(3, DIM, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)
 with torch.no_grad():
     wrong.weight.copy_(rearrange(linear.weight, "d (p1 p2 c) -> d c p1 p2", c=3, p1=PATCH_SIZE))
     wrong.bias.copy_(linear.bias)
-wrong_diff = (rearrange(wrong(random_images), "b d gh gw -> b (gh gw) d") - tokens_linear).abs().max().item()
+wrong_diff = max_diff(rearrange(wrong(random_images), "b d gh gw -> b (gh gw) d"), tokens_linear)
 print(f"with the weight folded in the wrong order: max |difference| = {wrong_diff:.2e}")
 assert wrong_diff > 1000 * ATOL  # the tolerance can tell a layout bug from rounding
 
@@ -268,7 +270,7 @@ assert tokens_core.shape == (4, config.num_patches, config.dim)
 assert torch.allclose(tokens_core, tokens_linear, rtol=RTOL, atol=ATOL)
 assert torch.allclose(tokens_core, tokens_conv, rtol=RTOL, atol=ATOL)
 print(f"vit_core.PatchEmbedding == Linear over patches: max |difference| = "
-      f"{(tokens_core - tokens_linear).abs().max():.2e}")
+      f"{max_diff(tokens_core, tokens_linear):.2e}")
 
 # %% [markdown]
 # From here on we use `PatchEmbedding` (and inside `ViT`, `model.patch_embed`).
@@ -327,7 +329,7 @@ for name, cfg in configs.items():
 patches_224 = patchify_einops(image_224, 16)  # (1, 196, 768)
 fig = show_patch_figure(image_224[0], patches_224, 16, first=14,
                         title=f"{SOURCE}, test image {index}, upsampled 32 -> 224 px (bicubic) for illustration")
-save_figure(fig, "01_patches_224")
+save_figure(fig, FIGURES / "01_patches_224")
 plt.show()
 
 # %% [markdown]
@@ -421,7 +423,7 @@ axes[1].bar([str(r["patch P"]) for r in cost_rows], [r["attn entries/head"] for 
 axes[1].set_yscale("log")
 axes[1].set(xlabel="patch size P (px)", ylabel="entries per attention matrix", title="(N+1)^2 per head per layer")
 fig.tight_layout()
-save_figure(fig, "01_patch_size_cost")
+save_figure(fig, FIGURES / "01_patch_size_cost")
 plt.show()
 
 # %% [markdown]

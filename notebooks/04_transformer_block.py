@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,16 +34,16 @@
 #   at initialisation, on real CIFAR-10 images.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
@@ -59,11 +59,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision
+from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision, max_diff
 from vit_core.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors, source_name, subset
 from vit_core.plots import save_figure
 
 torch.manual_seed(0)
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
 CONFIG = ViTConfig.cifar10_seed()                  # dim 48, 4 heads, MLP 192: the series' seed model
 NORM_DEPTH = env.pick(full=24, smoke=12)           # blocks in the pre-norm vs post-norm stacks
 NORM_SEEDS = env.pick(full=4, smoke=2)             # random initialisations averaged per curve
@@ -71,10 +74,6 @@ NORM_BATCH = 16                                    # random token sequences per 
 STATS_PER_CLASS = env.pick(full=2, smoke=1)        # CIFAR-10 test images per class, seed model
 STATS_VITB_IMAGES = env.pick(full=4, smoke=2)      # of those, how many go through ViT-B/16 at 224 px
 TOL = 1e-5                                         # max |diff| allowed between inline and vit_core (float32)
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return (a - b).abs().max().item()
 
 
 # %% [markdown]
@@ -190,7 +189,7 @@ for ax in (ax_f, ax_d):
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend()
 fig.tight_layout()
-save_figure(fig, "04_transformer_block_gelu_vs_relu")
+save_figure(fig, FIGURES / "04_transformer_block_gelu_vs_relu")
 plt.show()
 
 # %% [markdown]
@@ -248,16 +247,15 @@ class PreNormBlock(nn.Module):
         self.mlp = FeedForward(config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attended, _ = self.attn(self.norm1(x))  # (B, N, dim)
-        x = x + attended                        # (B, N, dim)
-        return x + self.mlp(self.norm2(x))      # (B, N, dim)
+        x = x + self.attn(self.norm1(x))     # (B, N, dim)
+        return x + self.mlp(self.norm2(x))   # (B, N, dim)
 
 
 reference_block = Block(CONFIG)
 our_block = PreNormBlock(CONFIG)
 our_block.load_state_dict(reference_block.state_dict())
 with torch.no_grad():
-    diff = max_diff(our_block(tokens), reference_block(tokens)[0])
+    diff = max_diff(our_block(tokens), reference_block(tokens))
 print(f"PreNormBlock vs vit_core.Block: max |diff| = {diff:.2e}")
 assert diff <= TOL
 
@@ -294,7 +292,7 @@ reference_encoder = Encoder(CONFIG)
 our_encoder = EncoderInline(CONFIG)
 our_encoder.load_state_dict(reference_encoder.state_dict())
 with torch.no_grad():
-    diff = max_diff(our_encoder(tokens), reference_encoder(tokens)[0])
+    diff = max_diff(our_encoder(tokens), reference_encoder(tokens))
 print(f"EncoderInline ({CONFIG.depth} blocks) vs vit_core.Encoder: max |diff| = {diff:.2e}")
 assert diff <= TOL
 
@@ -320,27 +318,14 @@ assert diff <= TOL
 # pre-norm's are well behaved. The price of pre-norm: nothing normalises the stream itself, so
 # it can grow with depth, and the model needs one last LayerNorm before the head (ViT's `norm`).
 #
-# The post-norm block reuses the same sub-layers, wired differently:
+# The post-norm block reuses the same sub-layers, wired differently: it is `vit_core.Block`
+# (same LayerNorms, attention and MLP, same parameter names) with another `forward`.
 
 # %%
-class PostNormBlock(nn.Module):
-    def __init__(self, config: ViTConfig):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
-        self.attn = Attention(config)
-        self.norm2 = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
-        self.mlp = MLP(config)
-
+class PostNormBlock(Block):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.attn(x)[0])  # (B, N, dim): the stream itself is normalised
-        return self.norm2(x + self.mlp(x))   # (B, N, dim)
-
-
-class PreNormOnly(Block):
-    """vit_core.Block without the attention weights in its output, to stack like PostNormBlock."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x)[0]
+        x = self.norm1(x + self.attn(x))    # (B, N, dim): the stream itself is normalised
+        return self.norm2(x + self.mlp(x))  # (B, N, dim)
 
 
 # %% [markdown]
@@ -368,7 +353,7 @@ def measure_stack(kind: str, scheme: str, depth: int, seed: int) -> tuple[torch.
     """Per-block stream norms and parameter-gradient norms, both of shape (depth,)."""
     torch.manual_seed(seed)
     config = ViTConfig.cifar10_seed(depth=depth)
-    make = PreNormOnly if kind == "pre-norm" else PostNormBlock
+    make = Block if kind == "pre-norm" else PostNormBlock
     blocks = nn.ModuleList(make(config) for _ in range(depth))
     final_norm = nn.LayerNorm(config.dim) if kind == "pre-norm" else nn.Identity()
     head = nn.Linear(config.dim, config.num_classes)
@@ -418,7 +403,7 @@ for ax in axes[1]:
     ax.set_xlabel("block l")
 fig.suptitle(f"pre-norm vs post-norm at initialisation ({NORM_DEPTH} blocks, random unit-variance tokens)")
 fig.tight_layout()
-save_figure(fig, "04_transformer_block_prenorm_vs_postnorm")
+save_figure(fig, FIGURES / "04_transformer_block_prenorm_vs_postnorm")
 plt.show()
 
 # %% [markdown]
@@ -460,10 +445,13 @@ print("all pre-norm / post-norm observations hold for this run")
 # $W_Q, W_K, W_V$ like `vit_core`'s fused `qkv`; timm uses the same names as `vit_core`, except
 # that `vit_core` keeps its blocks inside an `encoder`. In the table, `{i}` is the block index.
 # The torchvision, timm and vit_core names are checked by code against small instances of each
-# library's model; the HuggingFace names are checked only when `transformers` 4.x is installed.
-# (transformers 5 reorganised its ViT: blocks at `vit.layers.{i}`, attention as
-# `attention.q_proj` / `k_proj` / `v_proj` / `o_proj`, the MLP as `mlp.fc1` / `mlp.fc2`, no
-# `ViTEncoder`, `ViTSelfAttention`, `ViTIntermediate` or `ViTOutput` classes.)
+# library's model. The HuggingFace names are checked the same way when `transformers` 4.x is
+# installed. transformers 5 reorganised its ViT in memory (blocks at `vit.layers.{i}`, attention
+# as `attention.q_proj` / `k_proj` / `v_proj` / `o_proj`, the MLP as `mlp.fc1` / `mlp.fc2`, no
+# `ViTEncoder`, `ViTSelfAttention`, `ViTIntermediate` or `ViTOutput` classes), but its
+# `save_pretrained` still writes the 4.x names that Hub checkpoints carry; with transformers 5 the
+# column is checked against those saved tensor names (the 4.x class names then go unchecked;
+# notebook 11 reads the 5.x classes one by one).
 
 # %%
 IN_BLOCK = "in block"  # marks rows whose names are relative to one block
@@ -498,8 +486,21 @@ NAME_TABLE = [  # (part, HuggingFace class, HuggingFace attribute paths, torchvi
 # attribute: it is the class of that module or of one of its parents.
 
 # %%
+import json
+import tempfile
+
 import timm
 import torchvision
+from safetensors.torch import load_file
+
+
+def hub_names(hf_model) -> tuple[set[str], list[str]]:
+    """The tensor names `save_pretrained` writes (the Hub layout) and the saved architectures."""
+    with tempfile.TemporaryDirectory() as folder:
+        hf_model.save_pretrained(folder)
+        config = json.loads((Path(folder) / "config.json").read_text())
+        return set(load_file(f"{folder}/model.safetensors")), config["architectures"]
+
 
 TINY = dict(image_size=32, patch_size=4, depth=2, heads=4, dim=48, mlp_dim=192, classes=10)
 models = {
@@ -511,16 +512,19 @@ models = {
         num_heads=TINY["heads"], mlp_ratio=TINY["mlp_dim"] / TINY["dim"], num_classes=TINY["classes"]),
     "vit_core": ViT(ViTConfig.cifar10_seed(depth=TINY["depth"])),
 }
+HF_SAVED = None  # with transformers 5: (tensor names save_pretrained writes, architectures in config.json)
 try:
     import transformers
+    hf_model = transformers.ViTForImageClassification(transformers.ViTConfig(
+        image_size=TINY["image_size"], patch_size=TINY["patch_size"], num_hidden_layers=TINY["depth"],
+        num_attention_heads=TINY["heads"], hidden_size=TINY["dim"], intermediate_size=TINY["mlp_dim"],
+        num_labels=TINY["classes"]))
     if transformers.__version__.startswith("4."):
-        models["HuggingFace"] = transformers.ViTForImageClassification(transformers.ViTConfig(
-            image_size=TINY["image_size"], patch_size=TINY["patch_size"], num_hidden_layers=TINY["depth"],
-            num_attention_heads=TINY["heads"], hidden_size=TINY["dim"], intermediate_size=TINY["mlp_dim"],
-            num_labels=TINY["classes"]))
+        models["HuggingFace"] = hf_model
     else:
-        print(f"transformers {transformers.__version__} is installed, not 4.x: the HuggingFace (4.x) column "
-              f"is printed but not checked")
+        HF_SAVED = hub_names(hf_model)
+        print(f"transformers {transformers.__version__}: the HuggingFace (4.x) column is checked against the "
+              f"{len(HF_SAVED[0])} tensor names its save_pretrained writes (the Hub layout)")
 except ImportError:
     print("transformers is not installed here: the HuggingFace (4.x) column is printed but not checked")
 BLOCK_0 = {"HuggingFace": "vit.encoder.layer.0", "torchvision": "encoder.layers.encoder_layer_0",
@@ -542,9 +546,18 @@ def owned_by(model: nn.Module, path: str, class_name: str) -> bool:
 
 
 # %%
+def saved_name_exists(name: str, block: str | None) -> bool:
+    """Is `name` a tensor, or a module holding tensors, in the checkpoint transformers 5 writes?"""
+    name = f"{block}.{name}" if block else name.replace("{i}", "0")
+    return any(key == name or key.startswith(name + ".") for key in HF_SAVED[0])
+
+
 def check_row(library: str, names: tuple[str, ...], block: bool, hf_class: str | None = None) -> str:
-    model = models[library]
     prefix = BLOCK_0[library] if block else None
+    if library == "HuggingFace" and HF_SAVED is not None:  # transformers 5: the 4.x names, as saved
+        ok = all(saved_name_exists(n, prefix) for n in names) if names else hf_class in HF_SAVED[1]
+        return "✓" if ok else "✗"
+    model = models[library]
     ok = all(name_exists(model, n, prefix) for n in names)
     if hf_class is not None:
         paths = [f"{prefix}.{n}" if prefix else n.replace("{i}", "0") for n in names] or [""]
@@ -558,7 +571,8 @@ for row in NAME_TABLE:
     part, hf_class, hf_paths, *others = row[1:] if block else row
     shown = hf_paths[0] + "".join(f" / .{path.rsplit('.', 1)[1]}" for path in hf_paths[1:]) if hf_paths else ""
     cells = [f"{hf_class}: {shown}" if shown else hf_class]
-    marks = [check_row("HuggingFace", hf_paths, block, hf_class) if "HuggingFace" in models else " "]
+    hf_checked = "HuggingFace" in models or HF_SAVED is not None
+    marks = [check_row("HuggingFace", hf_paths, block, hf_class) if hf_checked else " "]
     for library, name in zip(("torchvision", "timm", "vit_core"), others):
         cells.append(name or "-")
         marks.append(check_row(library, (name,), block) if name else " ")
@@ -569,6 +583,8 @@ print(f"{'part':<31}{'HuggingFace 4.x  class: attribute':<67}{'torchvision':<36}
 for part, cells in table:
     print(f"{part:<31}{cells[0]:<67}{cells[1]:<36}{cells[2]:<20}{cells[3]}")
 print(f"\nindented rows are relative to one block; ✓ = found in a {TINY['depth']}-block instance of that library's model")
+if HF_SAVED is not None:
+    print("HuggingFace ✓ = found among the tensor names save_pretrained writes (classes: 4.x's, not checked)")
 block_classes = {lib: type(models[lib].get_submodule(path)).__name__ for lib, path in BLOCK_0.items() if lib in models}
 print("block classes:", ", ".join(f"{lib} {name}" for lib, name in block_classes.items()))
 assert not failures, f"names not found: {failures}"
@@ -578,7 +594,7 @@ assert not failures, f"names not found: {failures}"
 # hold a `dense` Linear, but only `ViTOutput` adds the residual; the attention residual is added
 # in `ViTLayer`. And torchvision's MLP is an `nn.Sequential` (Linear, GELU, Dropout, Linear,
 # Dropout), hence the indices 0 and 3. `vit_core.from_torchvision` and `from_timm` (notebook 05)
-# do exactly this renaming.
+# do exactly this renaming, and `from_huggingface` (notebook 11) reads both HuggingFace layouts.
 #
 # ## 6 · The residual stream through depth
 #
@@ -592,9 +608,9 @@ assert not failures, f"names not found: {failures}"
 #   `from_torchvision`): same architecture, different init scheme.
 
 # %%
-images, labels = load_tensors("cifar10", "test")
+images, labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 images, labels = subset(images, labels, per_class=STATS_PER_CLASS, seed=0)
-DATASET = source_name("cifar10")
+DATASET = source_name("cifar10", DATA)
 mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
 std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
 pixels = (images.float() / 255 - mean) / std  # (B, 3, 32, 32), normalised per channel
@@ -607,10 +623,9 @@ print(f"{DATASET}: {len(labels)} test images at 32 px; {len(pixels_224)} of them
 def stream_statistics(model: ViT, images: torch.Tensor) -> dict[str, list[float]]:
     """Mean, std and mean per-token norm of the residual stream after the embedding and every block."""
     captured = []
-    record = lambda module, inputs, output: captured.append(output[0] if isinstance(output, tuple) else output)  # noqa: E731
+    record = lambda module, inputs, output: captured.append(output)  # noqa: E731
     hooks = [model.pos_drop.register_forward_hook(record)]  # output of embed(): (B, N, dim)
-    hooks += [block.register_forward_hook(record) for block in model.blocks]  # Block returns (x, weights)
-    model.cls_only_last_block = False  # by default the last block updates only CLS (notebook 05): keep every token
+    hooks += [block.register_forward_hook(record) for block in model.blocks]  # each block: (B, N, dim)
     try:
         model.eval()(images)
     finally:
@@ -651,7 +666,7 @@ axes[2].set_yscale("log")
 fig.suptitle(f"residual stream at initialisation, {DATASET} test images (ViT-B/16: upsampled to 224 px)")
 fig.tight_layout()
 fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-save_figure(fig, "04_transformer_block_stream_statistics")
+save_figure(fig, FIGURES / "04_transformer_block_stream_statistics")
 plt.show()
 
 # %% [markdown]

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,16 +35,16 @@
 #   weights can be downloaded.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
@@ -55,6 +55,7 @@ env.describe()  # profile and hardware of this run, printed first
 
 # %%
 import time
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import timm
@@ -64,21 +65,20 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torchvision
+from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torchvision, max_diff
 from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
                            load_tensors, source_name, subset)
 from vit_core.plots import save_figure
+from course import pretrained
 
 torch.manual_seed(0)
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
 SEED_CONFIG = ViTConfig.cifar10_seed()   # 32 px, 4 px patches, dim 48, 4 blocks, 4 heads, MLP 192
 VIT_B_CONFIG = ViTConfig.vit_b_16()      # 224 px, 16 px patches, dim 768, 12 blocks, 12 heads, MLP 3072
 BIG_IMAGES = env.pick(full=2, smoke=1)   # CIFAR-10 images upsampled to 224 px for each ViT-B/16 check
 LOGIT_TOL = 1e-4                         # max |logit diff| allowed between two libraries (float32)
-TRY_PRETRAINED = not env.is_smoke()      # the smoke profile never downloads
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return (a - b).abs().max().item()
 
 
 # %% [markdown]
@@ -114,25 +114,23 @@ class TinyViT(nn.Module):
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim): one copy per image
         x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, P + 1, dim) = z_0
         for block in self.blocks:
-            x, _ = block(x)  # (B, P + 1, dim)
+            x = block(x)  # (B, P + 1, dim)
         return self.head(self.norm(x)[:, 0])  # (B, num_classes): read out the CLS token
 
 
 # %% [markdown]
 # `vit_core.ViT` holds the same parameters under the same names, except that its blocks live in
 # `encoder.blocks`. Copy its weights into a `TinyViT` and feed both ten real CIFAR-10 test
-# images (one per class): the logits must be identical, bit for bit. (`vit_core.ViT` has one
-# shortcut that `TinyViT` lacks, in its last block; section 3 explains and measures it. It is
-# switched off here, so that both models run exactly the same operations.)
+# images (one per class): the logits must be identical, bit for bit. (`vit_core.ViT` has an
+# optional shortcut in its last block, off by default; section 3 explains and measures it.)
 
 # %%
-images, labels = subset(*load_tensors("cifar10", "test"), per_class=1, seed=0)
-DATASET = source_name("cifar10")
+images, labels = subset(*load_tensors("cifar10", "test", DATA, download=DOWNLOAD), per_class=1, seed=0)
+DATASET = source_name("cifar10", DATA)
 pixels = (images.float() / 255 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
 print(f"{DATASET}: {tuple(pixels.shape)} normalised test images, classes {[CIFAR10_CLASSES[i] for i in labels]}")
 
-reference = ViT(SEED_CONFIG).eval()
-reference.cls_only_last_block = False  # every token through every block, as in the equations
+reference = ViT(SEED_CONFIG).eval()  # the default forward: every token through every block, as in the equations
 tiny = TinyViT(SEED_CONFIG).eval()
 tiny.load_state_dict({k.removeprefix("encoder."): v for k, v in reference.state_dict().items()})  # strict
 with torch.no_grad():
@@ -151,7 +149,7 @@ with torch.no_grad():
     z = torch.cat([tiny.cls_token.expand(len(pixels), -1, -1), steps[-1][1]], dim=1) + tiny.pos_embed
     steps.append(("+ CLS token, + positions (z_0)", z))
     for i, block in enumerate(tiny.blocks):
-        z = block(z)[0]
+        z = block(z)  # (B, P + 1, dim)
         steps.append((f"after block {i + 1}", z))
     steps.append(("final LayerNorm, CLS row", tiny.norm(z)[:, 0]))
     steps.append(("head: logits", tiny.head(steps[-1][1])))
@@ -224,8 +222,7 @@ def component_of(parameter_name: str) -> str:
 def measured_costs(config: ViTConfig) -> dict[str, tuple[int, int]]:
     """The same table, counted on a model built on the meta device."""
     with torch.device("meta"):
-        model = ViT(config)
-    model.cls_only_last_block = False  # count the equations as written (section 3 measures the shortcut)
+        model = ViT(config)  # the equations as written (section 3 measures the shortcut)
     params = dict.fromkeys(component_costs(config), 0)
     for name, p in model.named_parameters():
         params[component_of(name)] += p.numel()
@@ -294,7 +291,7 @@ axes[0].set_yticks(range(len(names)), names)
 axes[0].invert_yaxis()
 axes[1].legend()
 fig.tight_layout()
-save_figure(fig, "05_vision_transformer_costs")
+save_figure(fig, FIGURES / "05_vision_transformer_costs")
 plt.show()
 
 # %% [markdown]
@@ -342,9 +339,12 @@ assert quadratic_ratio(seed_costs) > 5 * quadratic_ratio(vit_b_costs)
 # $$(N - 1)\,(D^2 + 2ND + 2DM) \text{ multiply-adds per image.}$$
 #
 # The logits are the same, and so are the gradients: the skipped rows never reached the loss.
-# `vit_core.ViT` takes this shortcut by default (`model.cls_only_last_block = True`). With
-# `return_attention=True` it computes every row, because attention maps need them. timm and
-# torchvision compute all rows.
+# `vit_core.ViT` takes this shortcut when its config says so,
+# `ViTConfig.cifar10_seed(cls_only_last_block=True)`, as the series' training recipes and
+# `python -m course.bench` do. It is off by default, so that the last block outputs every token,
+# $(B, N, D)$, as the equations do and as a forward hook expects. With `return_attention=True`
+# it computes every row anyway, because attention maps need them. timm and torchvision compute
+# all rows.
 
 # %%
 def shortcut_saving(c: ViTConfig) -> int:
@@ -355,8 +355,7 @@ def shortcut_saving(c: ViTConfig) -> int:
 
 def counted_macs(config: ViTConfig, cls_only_last_block: bool) -> int:
     with torch.device("meta"):
-        model = ViT(config)
-    model.cls_only_last_block = cls_only_last_block
+        model = ViT(replace(config, cls_only_last_block=cls_only_last_block))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.empty(1, config.in_channels, config.image_size, config.image_size, device="meta"))
     return counter.get_total_flops() // 2
@@ -379,7 +378,7 @@ model = ViT(SEED_CONFIG)
 targets = torch.randint(0, 10, (len(pixels),))
 outputs = {}
 for shortcut in (False, True):
-    model.cls_only_last_block = shortcut
+    model.config = replace(SEED_CONFIG, cls_only_last_block=shortcut)  # the same weights, either forward
     model.zero_grad()
     logits = model(pixels)
     F.cross_entropy(logits, targets).backward()
@@ -393,18 +392,17 @@ assert logit_diff < 1e-5 and grad_diff < 1e-5
 # %% [markdown]
 # And the time it saves: training steps (forward, backward, AdamW) of the seed model on a
 # batch of 128, with and without the shortcut, timed in alternating rounds so that a busy
-# machine slows both alike (`vit_core.bench` does the same against timm and torchvision).
+# machine slows both alike (`python -m course.bench` does the same against timm and torchvision).
 
 # %%
-from vit_core.bench import Runner, interleaved
+from course.bench import Runner, interleaved
 
 BATCH, ROUNDS = 128, env.pick(full=20, smoke=6)  # images per step; timed rounds of 2 steps each
 torch.manual_seed(0)
 batch = (torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,)))
 runners = {}
 for shortcut in (False, True):
-    model = ViT(SEED_CONFIG)
-    model.cls_only_last_block = shortcut
+    model = ViT(replace(SEED_CONFIG, cls_only_last_block=shortcut))
     runners["CLS-only last block" if shortcut else "all rows"] = Runner(model, batch, torch.device("cpu"))
 rates = interleaved(runners, BATCH, steps=2, rounds=ROUNDS)
 medians = {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
@@ -479,28 +477,16 @@ del timm_model, ours_from_timm
 #
 # The real test of a loader is a trained model. In the full profile the next cell asks
 # torchvision for `ViT_B_16_Weights.IMAGENET1K_V1` (size and ImageNet accuracy below, from
-# torchvision's metadata). Without a network connection the download fails within a second;
-# the notebook says so and keeps the random-weight stand-in above. The smoke profile does not
-# try at all.
+# torchvision's metadata) through `course.pretrained`, the one helper every notebook uses for
+# pretrained weights. Without a network connection it gives up within seconds; the notebook
+# says so and keeps the random-weight stand-in above. The smoke profile does not try at all.
 
 # %%
 weights = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1
 print(f"{weights}: {weights.meta['_file_size']:.0f} MB, ImageNet-1K top-1 "
       f"{weights.meta['_metrics']['ImageNet-1K']['acc@1']} % (torchvision's metadata, not measured here)")
-pretrained = None
-if not TRY_PRETRAINED:
-    print("smoke profile: no download attempted. Only the random-weight stand-in above was checked; "
-          "no ImageNet prediction is shown.")
-else:
-    start = time.perf_counter()
-    try:
-        pretrained = torchvision.models.vit_b_16(weights=weights).eval()
-        print(f"pretrained ImageNet weights loaded ({time.perf_counter() - start:.1f} s)")
-    except (OSError, RuntimeError) as error:  # offline: URLError, an OSError
-        print(f"The pretrained weights could NOT be downloaded after {time.perf_counter() - start:.1f} s "
-              f"({type(error).__name__}: {error}).")
-        print("Using the stand-in instead: only the random-weight checks above were run, and no ImageNet "
-              "prediction is shown (a random model's predictions mean nothing).")
+pretrained_b16 = pretrained.imagenet_vit_b16(
+    fallback="only the random-weight stand-in above was checked; no ImageNet prediction is shown")
 
 # %% [markdown]
 # With the weights, `from_torchvision` must agree with torchvision on a trained model too. Then
@@ -510,11 +496,11 @@ else:
 # classes rather than the exact label.
 
 # %%
-if pretrained is not None:
-    ours_pretrained = from_torchvision(pretrained)
+if pretrained_b16 is not None:
+    ours_pretrained = from_torchvision(pretrained_b16)
     sample = weights.transforms()(images[:1])  # (1, 3, 224, 224): uint8 32 px -> resized, cropped, normalised
     with torch.no_grad():
-        their_logits, our_logits = pretrained(sample), ours_pretrained(sample)
+        their_logits, our_logits = pretrained_b16(sample), ours_pretrained(sample)
     print(f"pretrained: max |logit diff| torchvision vs vit_core = {max_diff(their_logits, our_logits):.2e}")
     assert max_diff(their_logits, our_logits) <= LOGIT_TOL
     probabilities = our_logits.softmax(dim=-1)[0]  # (1000,)
@@ -531,7 +517,7 @@ if pretrained is not None:
     ax_bars.invert_yaxis()
     ax_bars.set(xlabel="probability (%)", title="ViT-B/16 (torchvision IMAGENET1K_V1) loaded into vit_core")
     fig.tight_layout()
-    save_figure(fig, "05_vision_transformer_top5")
+    save_figure(fig, FIGURES / "05_vision_transformer_top5")
     plt.show()
 else:
     print("No pretrained weights in this run: nothing to predict with (see the cell above).")
@@ -542,9 +528,9 @@ else:
 # - A ViT is patch embedding, CLS token and positions, $L$ pre-norm blocks, a final LayerNorm
 #   and a linear head on the CLS token; `TinyViT` above is all of it, with logits identical to
 #   `vit_core.ViT`.
-# - Only the CLS row of the last block reaches the head, so `vit_core.ViT` computes only that
-#   row there: 19% fewer multiply-adds for the seed model and 6% for ViT-B/16, with the same
-#   logits and gradients.
+# - Only the CLS row of the last block reaches the head, so `vit_core.ViT` can compute only that
+#   row there (`ViTConfig(cls_only_last_block=True)`, off by default): 19% fewer multiply-adds
+#   for the seed model and 6% for ViT-B/16, with the same logits and gradients.
 # - Parameters and multiply-adds follow from the config alone. For ViT-B/16 the formulas give
 #   86,567,656 parameters and 17.56 GMACs per 224 px image, matching PyTorch's FLOP counter and
 #   torchvision's metadata. The MLPs hold about two thirds of the parameters; the share of the
