@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.0
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,20 +32,21 @@
 # - how to resize position embeddings so that a model accepts a new image size.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %%
 import copy
+import inspect
 import math
 
 import matplotlib.pyplot as plt
@@ -53,14 +54,17 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_core import ViT, ViTConfig, resize_pos_embed
-from vit_core.attention_maps import patch_distances, pos_embed_similarity
+from vit_core import ViT, ViTConfig, max_diff, resize_pos_embed
+from vit_core.attention_maps import patch_distances, pos_embed_similarity, shuffle_patches, sincos_pos_embed
 from vit_core.data import CIFAR10_CLASSES, TensorLoader, load_tensors, source_name, subset
 from vit_core.plots import save_figure
 from vit_core.train import TrainConfig, evaluate, fit
 
 torch.manual_seed(0)
 DEVICE = env.get_device()
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
 
 # Hyper-parameters of this notebook, in one place.
 ATOL = 1e-5              # float32 tolerance for "the same numbers" (observed differences ~1e-7)
@@ -76,7 +80,7 @@ if env.is_smoke() and DEVICE.type == "cpu":
 NEW_IMAGE_SIZE = 64      # pixels: the size we resize the trained model to in section 6
 # Where the brief run is saved (checkpoint + history). Notebook 03 looks at the same run: whichever
 # notebook runs first trains it, the other (or a re-run) loads the finished checkpoint.
-RUN_DIR = env.data_dir() / "runs" / f"02_position_embeddings_brief_{env.get_profile()}"
+RUN_DIR = DATA / "runs" / f"02_position_embeddings_brief_{env.get_profile()}"
 
 # %% [markdown]
 # ## 1. The sequence the encoder really sees
@@ -96,12 +100,12 @@ RUN_DIR = env.data_dir() / "runs" / f"02_position_embeddings_brief_{env.get_prof
 # %%
 config = ViTConfig.cifar10_seed()
 model = ViT(config).to(DEVICE).eval()
-test_images, test_labels = load_tensors("cifar10", "test")  # uint8 (10000, 3, 32, 32)
+test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)  # uint8 (10000, 3, 32, 32)
 test_images, test_labels = subset(test_images, test_labels, per_class=TEST_PER_CLASS)
 test_loader = TensorLoader(test_images, test_labels, 500, train=False, device=DEVICE)
 images, labels = next(iter(test_loader))  # (500, 3, 32, 32) normalised, on DEVICE
 images, labels = images[:8], labels[:8]
-print(f"{source_name('cifar10')}: {len(test_labels):,} test images; using a batch of {len(images)}")
+print(f"{source_name('cifar10', DATA)}: {len(test_labels):,} test images; using a batch of {len(images)}")
 
 with torch.no_grad():
     z0 = model.embed(images)  # (8, 65, 48)
@@ -141,9 +145,9 @@ tokens = torch.cat([cls, patch_tokens], dim=1)  # (8, 65, 48): CLS first, no pos
 shuffled = torch.cat([cls, patch_tokens[:, perm]], dim=1)  # (8, 65, 48): same tokens, new order
 
 with torch.no_grad():
-    out, _ = model.encoder(tokens)  # (8, 65, 48)
-    out_shuffled, _ = model.encoder(shuffled)  # (8, 65, 48)
-cls_diff = (out[:, 0] - out_shuffled[:, 0]).abs().max().item()
+    out = model.encoder(tokens)  # (8, 65, 48)
+    out_shuffled = model.encoder(shuffled)  # (8, 65, 48)
+cls_diff = max_diff(out[:, 0], out_shuffled[:, 0])
 print(f"no positions: max |CLS output difference| after shuffling the patches = {cls_diff:.1e}")
 assert torch.allclose(out[:, 0], out_shuffled[:, 0], atol=ATOL)  # CLS output unchanged
 assert torch.allclose(out[:, 1:][:, perm], out_shuffled[:, 1:], atol=ATOL)  # patches: moved, not changed
@@ -154,9 +158,9 @@ assert torch.allclose(out[:, 1:][:, perm], out_shuffled[:, 1:], atol=ATOL)  # pa
 
 # %%
 with torch.no_grad():
-    out_pos, _ = model.encoder(tokens + model.pos_embed)  # (8, 65, 48)
-    out_pos_shuffled, _ = model.encoder(shuffled + model.pos_embed)  # (8, 65, 48)
-pos_diff = (out_pos[:, 0] - out_pos_shuffled[:, 0]).abs().max().item()
+    out_pos = model.encoder(tokens + model.pos_embed)  # (8, 65, 48)
+    out_pos_shuffled = model.encoder(shuffled + model.pos_embed)  # (8, 65, 48)
+pos_diff = max_diff(out_pos[:, 0], out_pos_shuffled[:, 0])
 print(f"with positions: max |CLS output difference| after shuffling the patches = {pos_diff:.1e}")
 assert pos_diff > 10 * ATOL and pos_diff > 100 * cls_diff
 
@@ -170,24 +174,18 @@ assert pos_diff > 10 * ATOL and pos_diff > 100 * cls_diff
 #
 # The same experiment on pictures: below, a CIFAR-10 image and the same image with its 64
 # patches shuffled. A copy of the model whose position table is set to zero gives **identical**
-# logits for both.
+# logits for both. `vit_core.attention_maps.shuffle_patches` does the shuffling with two
+# `rearrange`s: image -> sequence of patches, reorder, sequence -> image.
 
 # %%
-def shuffle_patches(images: torch.Tensor, perm: torch.Tensor, p: int) -> torch.Tensor:
-    """Move the image's p x p patches to new places in the grid: patch perm[n] goes to slot n."""
-    g = images.shape[-1] // p
-    patches = rearrange(images, "b c (gh p1) (gw p2) -> b (gh gw) c p1 p2", p1=p, p2=p)  # (B, N, C, p, p)
-    return rearrange(patches[:, perm], "b (gh gw) c p1 p2 -> b c (gh p1) (gw p2)", gh=g)  # (B, C, H, W)
-
-
-scrambled = shuffle_patches(images, perm, config.patch_size)  # (8, 3, 32, 32)
+scrambled = shuffle_patches(images, config.patch_size, perm)  # (8, 3, 32, 32)
 no_position_model = copy.deepcopy(model)
 with torch.no_grad():
     no_position_model.pos_embed.zero_()
     logits_np, logits_np_scrambled = no_position_model(images), no_position_model(scrambled)
     logits, logits_scrambled = model(images), model(scrambled)
-print(f"zero positions: max |logit difference| = {(logits_np - logits_np_scrambled).abs().max():.1e}")
-print(f"with positions: max |logit difference| = {(logits - logits_scrambled).abs().max():.1e}")
+print(f"zero positions: max |logit difference| = {max_diff(logits_np, logits_np_scrambled):.1e}")
+print(f"with positions: max |logit difference| = {max_diff(logits, logits_scrambled):.1e}")
 assert torch.allclose(logits_np, logits_np_scrambled, atol=ATOL)
 
 # %%
@@ -203,9 +201,9 @@ for ax, img, title in zip(axes, [images[0], scrambled[0]], ["original", "64 patc
     ax.imshow(to_display(img))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
-fig.suptitle(f"{source_name('cifar10')}: identical logits without positions", fontsize=8)
+fig.suptitle(f"{source_name('cifar10', DATA)}: identical logits without positions", fontsize=8)
 fig.tight_layout()
-save_figure(fig, "02_shuffled_patches")
+save_figure(fig, FIGURES / "02_shuffled_patches")
 plt.show()
 
 # %% [markdown]
@@ -228,21 +226,15 @@ plt.show()
 # every vector has the same length $\sqrt{D/2}$, and the dot product of two positions,
 # $\sum_k \cos(\omega_k \Delta r) + \cos(\omega_k \Delta c)$, depends only on the **offset**
 # $(\Delta r, \Delta c)$ between them, not on where they are.
+#
+# `vit_core.attention_maps.sincos_pos_embed` is that formula in code:
 
 # %%
-def sincos_2d(grid: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Fixed 2-D sine-cosine position embeddings for a grid x grid patch layout: (grid*grid, dim)."""
-    if dim % 4:
-        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
-    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")  # (g, g) each
-    omega = temperature ** -(torch.arange(dim // 4) / (dim // 4))  # (D/4,): slow to fast waves
-    r = rows.flatten()[:, None].float() * omega  # (g*g, D/4)
-    c = cols.flatten()[:, None].float() * omega  # (g*g, D/4)
-    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=1)  # (g*g, D), row-major patches
+print(inspect.getsource(sincos_pos_embed))
 
-
+# %%
 g = config.grid_size
-sincos = sincos_2d(g, config.dim)  # (64, 48)
+sincos = sincos_pos_embed(g, config.dim)  # (64, 48)
 norms = sincos.norm(dim=1)
 print(f"sin-cos table {tuple(sincos.shape)}; every norm = {norms.min():.4f}..{norms.max():.4f}, "
       f"sqrt(D/2) = {math.sqrt(config.dim / 2):.4f}")
@@ -300,7 +292,7 @@ def plot_similarity_grid(sim: torch.Tensor, title: str):
 
 
 fig = plot_similarity_grid(sim_sincos, "2-D sine-cosine position embeddings (fixed)")
-save_figure(fig, "02_pos_similarity_sincos")
+save_figure(fig, FIGURES / "02_pos_similarity_sincos")
 plt.show()
 
 # %% [markdown]
@@ -345,7 +337,7 @@ init_near, init_far = near_far(sim_init)
 print(f"fresh learned table: mean similarity of neighbours {init_near:+.3f}, of patches >= 4 apart {init_far:+.3f}")
 assert abs(init_near - init_far) < 0.05  # no layout: neighbours are no more alike than distant patches
 fig = plot_similarity_grid(sim_init, "learned 1-D position embeddings, fresh initialisation")
-save_figure(fig, "02_pos_similarity_init")
+save_figure(fig, FIGURES / "02_pos_similarity_init")
 plt.show()
 
 # %% [markdown]
@@ -358,11 +350,11 @@ plt.show()
 # of training (delete the folder to train afresh).
 
 # %%
-train_images, train_labels = load_tensors("cifar10", "train")  # uint8 (50000, 3, 32, 32)
+train_images, train_labels = load_tensors("cifar10", "train", DATA, download=DOWNLOAD)  # uint8 (50000, 3, 32, 32)
 if TRAIN_PER_CLASS is not None:
     train_images, train_labels = subset(train_images, train_labels, per_class=TRAIN_PER_CLASS)
 train_loader = TensorLoader(train_images, train_labels, BATCH_SIZE, train=True, device=DEVICE)
-print(f"training on {len(train_labels):,} images of {source_name('cifar10')}, "
+print(f"training on {len(train_labels):,} images of {source_name('cifar10', DATA)}, "
       f"{TRAIN.epochs} epochs x {len(train_loader)} steps of {BATCH_SIZE}")
 
 print(("loading the finished run from " if (RUN_DIR / "checkpoint.pt").is_file() else "training; saving to ")
@@ -393,7 +385,7 @@ print(f"trained learned table: neighbours {trained_near:+.3f}, patches >= 4 apar
 assert trained_near - trained_far > init_near - init_far  # training made neighbours more alike
 fig = plot_similarity_grid(sim_trained, f"learned 1-D position embeddings after {TRAIN.epochs} short epochs "
                                         f"({env.get_profile()} profile)")
-save_figure(fig, "02_pos_similarity_trained")
+save_figure(fig, FIGURES / "02_pos_similarity_trained")
 plt.show()
 
 # %% [markdown]
@@ -418,7 +410,7 @@ ax.set(xlabel="distance between patches (in patches)", ylabel="mean cosine simil
 ax.axhline(0, color="k", lw=0.5)
 ax.legend(fontsize=8)
 fig.tight_layout()
-save_figure(fig, "02_pos_similarity_vs_distance")
+save_figure(fig, FIGURES / "02_pos_similarity_vs_distance")
 plt.show()
 
 # %% [markdown]
@@ -430,9 +422,9 @@ plt.show()
 with torch.no_grad():
     trained_tokens = torch.cat([trained.cls_token.expand(len(images), -1, -1), trained.patch_embed(images)], 1)  # (8, 65, 48)
     trained_shuffled = torch.cat([trained_tokens[:, :1], trained_tokens[:, 1:][:, perm]], 1)  # (8, 65, 48)
-    out_t, _ = trained.encoder(trained_tokens + trained.pos_embed)
-    out_t_shuffled, _ = trained.encoder(trained_shuffled + trained.pos_embed)
-trained_diff = (out_t[:, 0] - out_t_shuffled[:, 0]).abs().max().item()
+    out_t = trained.encoder(trained_tokens + trained.pos_embed)
+    out_t_shuffled = trained.encoder(trained_shuffled + trained.pos_embed)
+trained_diff = max_diff(out_t[:, 0], out_t_shuffled[:, 0])
 print(f"max |CLS output difference| after shuffling: fresh model {pos_diff:.1e}, trained model {trained_diff:.1e}")
 assert trained_diff > 10 * pos_diff
 
@@ -446,7 +438,7 @@ with torch.no_grad():
     correct = {"intact": 0, "patches shuffled": 0}
     for x, y in test_loader:
         correct["intact"] += (trained(x).argmax(-1) == y).sum().item()
-        correct["patches shuffled"] += (trained(shuffle_patches(x, perm, config.patch_size)).argmax(-1) == y).sum().item()
+        correct["patches shuffled"] += (trained(shuffle_patches(x, config.patch_size, perm)).argmax(-1) == y).sum().item()
 for name, c in correct.items():
     print(f"{name:>17}: {c / len(test_labels):.1%} test accuracy")
 assert abs(correct["intact"] / len(test_labels) - final["test_acc"]) < 1e-6  # same number fit reported
@@ -524,7 +516,7 @@ for row_axes, table, grid, (r, c), name in [(axes[0], old_pos[0, 1:], g, (2, 5),
         ax.set_xticks([])
         ax.set_yticks([])
 fig.tight_layout()
-save_figure(fig, "02_pos_resize")
+save_figure(fig, FIGURES / "02_pos_resize")
 plt.show()
 
 # %%
@@ -544,7 +536,7 @@ assert corr > 0.5
 big_loader = TensorLoader(test_images, test_labels, 500, train=False, image_size=NEW_IMAGE_SIZE, device=DEVICE)
 big = evaluate(resized_model, big_loader)
 print(f"test accuracy at 32 px: {final['test_acc']:.1%}; at {NEW_IMAGE_SIZE} px after resizing "
-      f"the table, no fine-tuning: {big['acc']:.1%} ({len(test_labels):,} images, {source_name('cifar10')})")
+      f"the table, no fine-tuning: {big['acc']:.1%} ({len(test_labels):,} images, {source_name('cifar10', DATA)})")
 
 # %% [markdown]
 # ## Summary
