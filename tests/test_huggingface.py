@@ -107,8 +107,6 @@ def test_vit_model_pooler_is_ignored_with_a_warning():
     assert model.head.out_features == 5
 
 
-@pytest.mark.xfail(raises=AttributeError, reason="vit_core.ViT(qkv_bias=False) fails in reset_parameters "
-                   "(nn.init.zeros_ on a None bias), a model.py bug outside the loaders")
 def test_without_qkv_bias():
     name = "unusual"
     hf = randomise(transformers.ViTForImageClassification(transformers.ViTConfig(

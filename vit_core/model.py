@@ -211,7 +211,8 @@ class ViT(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:  # qkv_bias=False leaves the fused projection without one
+                    nn.init.zeros_(module.bias)
         # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init.
         w = self.patch_embed.proj.weight
         nn.init.trunc_normal_(w, std=math.sqrt(1.0 / w[0].numel()))

@@ -38,22 +38,25 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float 
     return fig
 
 
-def plot_history(histories: dict, title: str | None = None):
+def plot_history(histories: dict, title: str | None = None, held_out="test"):
     """Loss and accuracy per epoch for one or more runs: {"run name": fit()'s history}.
 
-    Training curves are dashed, test curves solid, one colour per run; accuracies are
-    fractions in [0, 1] in the history and drawn as percentages.
+    Training curves are dashed, held-out curves solid, one colour per run; accuracies are
+    fractions in [0, 1] in the history and drawn as percentages. fit() stores the held-out
+    curve under "test_*" whichever loader it was given: `held_out` names it in the legend
+    ("test", "val", or {run name: label} when runs differ).
     """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     for i, (name, history) in enumerate(histories.items()):
         colour = f"C{i}"
         epochs = [h["epoch"] for h in history]
-        for split, style in (("train", "--"), ("test", "-")):
+        label = held_out.get(name, "test") if isinstance(held_out, dict) else held_out
+        for split, style, shown in (("train", "--", "train"), ("test", "-", label)):
             if all(h.get(f"{split}_loss") is not None for h in history):
                 ax_loss.plot(epochs, [h[f"{split}_loss"] for h in history], style, color=colour,
-                             label=f"{name} ({split})", marker="o" if len(epochs) < 3 else None)
+                             label=f"{name} ({shown})", marker="o" if len(epochs) < 3 else None)
                 ax_acc.plot(epochs, [100 * h[f"{split}_acc"] for h in history], style, color=colour,
-                            label=f"{name} ({split})", marker="o" if len(epochs) < 3 else None)
+                            label=f"{name} ({shown})", marker="o" if len(epochs) < 3 else None)
     for ax, label in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
