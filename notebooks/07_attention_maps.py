@@ -19,15 +19,15 @@
 #
 # Attention weights are the one part of a Transformer that comes with a built-in picture: every
 # token says how much it reads from every other token. This notebook opens the model trained in
-# notebook 06 and asks three questions the ViT paper (Dosovitskiy et al., 2021, fig. 7) asked:
-# where does the classification token look, how far does each head look, and what did the
-# position embeddings learn?
+# notebook 06 and asks three questions the ViT paper (Dosovitskiy et al., 2021) asked: where
+# does the classification token look (its fig. 6 and appendix D.8), how far does each head look
+# (fig. 7, right), and what did the position embeddings learn (fig. 7, centre)?
 #
 # **What you will learn**
 # - how to read the raw CLS attention of each head, and why it is not the whole story;
 # - attention rollout (Abnar & Zuidema, 2020), which follows attention through all layers and the
 #   residual connections, built by hand and then checked against `vit_core.attention_maps`;
-# - the *mean attention distance* of every head and layer, in pixels, as in the paper's fig. 7;
+# - the *mean attention distance* of every head and layer, in pixels, as in the paper's fig. 7 (right);
 # - how training turns random position embeddings into a map of the image grid.
 
 # %%
@@ -44,14 +44,16 @@ from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
-# The outputs stored in this notebook come from the **smoke profile on a shared CPU**: the model
-# it opens was trained by notebook 06 for a few CPU minutes, so its maps are those of a barely
-# trained network. Run notebook 06 and then this one in the full profile (a GPU) to see the
-# maps of a well-trained model; the code is the same.
+# The model is notebook 06's `improved-cpu` run, shipped in `data/checkpoints/` with the record
+# of its training (printed below). In the smoke profile, if no checkpoint is shipped, a
+# scaled-down run stands in and says so: its maps would be those of a barely trained network.
 
 # %%
+import time
+
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.colors import PowerNorm
 import torch.nn.functional as F
 from einops import rearrange
 
@@ -62,53 +64,45 @@ from vit_core.data import (CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, TensorL
                            source_name, subset)
 from vit_core.plots import save_figure
 from vit_core.train import TrainConfig, evaluate, fit
-from course import pretrained
+from course import pretrained, recipes
 
+notebook_start = time.perf_counter()
 device = env.get_device()
 DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
 DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
 FIGURES = env.figures_dir()           # where the figures of the README are written
-CHECKPOINT = DATA / "runs" / "06_improved" / "vit_for_07.pt"  # written by notebook 06
+RECIPE = recipes.RECIPES["improved-cpu"]  # notebook 06's trained model
 STATS_PER_CLASS = env.pick(full=100, smoke=20)  # test images per class for the distance statistics
 SHOW_CLASSES = ("airplane", "automobile", "bird", "cat", "horse", "ship")  # one test image of each
 
 # %% [markdown]
 # ## The model from notebook 06
 #
-# Notebook 06 saved its improved model together with its config, the seed it was created with
-# and its position embeddings at initialisation. If that file is missing (notebook 06 was not
-# run), a tiny model is trained here for a few seconds instead, so that the rest still runs —
-# but its maps mean even less.
+# The shipped checkpoint holds the weights and the model config; its JSON record holds how it
+# was trained. For comparisons with an *untrained* network, a fresh model of the same shape is
+# initialised here (seed 0): the question is what training changed, not what one particular
+# random start looked like.
 
 # %%
 test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 DATASET = source_name("cifar10", DATA)
-
-
-def train_tiny_stand_in():
-    """A seed-size model trained for two short epochs: only so the notebook can run on its own."""
-    train_images, train_labels = subset(*load_tensors("cifar10", "train", DATA, download=DOWNLOAD), per_class=300)
-    config, seed = ViTConfig.cifar10_seed(), 0
-    torch.manual_seed(seed)
-    model = ViT(config)
-    init_pos_embed = model.pos_embed.detach().clone()
-    loader = TensorLoader(train_images, train_labels, 128, train=True, device=device)
-    fit(model, loader, None, TrainConfig(epochs=2, lr=2e-3, warmup_epochs=0.2), device=device, verbose=False)
-    return model, config, seed, init_pos_embed
-
-
-if CHECKPOINT.is_file():
-    saved = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
-    config, seed, init_pos_embed = ViTConfig(**saved["config"]), saved["seed"], saved["init_pos_embed"]
-    model = ViT(config)
-    model.load_state_dict(saved["model"])
-    ORIGIN = (f"notebook 06's improved model ({saved['profile']} profile, "
-              f"{saved['test_acc']:.1%} test accuracy on {saved['dataset']})")
+found = recipes.shipped(RECIPE.name)
+if found is not None:
+    model, record = found
+    ORIGIN = (f"notebook 06's {RECIPE.name} model: {record['test_acc']:.1%} test accuracy on {record['data']}, "
+              f"{len(record['history'])} epochs, {record['train_seconds'] / 60:.0f} min on {record['hardware']}")
+elif env.is_smoke():
+    small = recipes.scaled_down(RECIPE)
+    model, record = recipes.run(small, DATA / "runs" / small.name, DATA, device=device, progress=False)
+    ORIGIN = f"a SCALED-DOWN SMOKE RUN of {RECIPE.name} ({record['test_acc']:.1%}): not a trained model"
 else:
-    print(f"{CHECKPOINT.name} from notebook 06 is missing (run 06 first): training a TINY STAND-IN model here instead")
-    model, config, seed, init_pos_embed = train_tiny_stand_in()
-    ORIGIN = "a tiny stand-in trained here for two epochs on 3,000 images (notebook 06's checkpoint was missing)"
+    model, record = recipes.load_or_train(RECIPE, retrain=True, data_root=DATA, device=device)
+    ORIGIN = f"{RECIPE.name}, trained here ({record['test_acc']:.1%} test accuracy)"
+config = model.config
 model = model.to(device).eval()
+torch.manual_seed(0)
+initial = ViT(config).to(device).eval()  # the same shape, untrained
+init_pos_embed = initial.pos_embed.detach().cpu()
 print(f"model: {ORIGIN}\n       {config.dim}-dim, {config.depth} blocks x {config.heads} heads, "
       f"{config.grid_size}x{config.grid_size} patches of {config.patch_size} px")
 
@@ -123,7 +117,8 @@ print(f"model: {ORIGIN}\n       {config.dim}-dim, {config.depth} blocks x {confi
 
 # %%
 show_idx = torch.stack([(test_labels == CIFAR10_CLASSES.index(c)).nonzero()[0, 0] for c in SHOW_CLASSES])
-show_loader = TensorLoader(test_images[show_idx], test_labels[show_idx], len(show_idx), train=False, device=device)
+show_loader = TensorLoader(test_images[show_idx], test_labels[show_idx], len(show_idx), train=False, device=device,
+                           **dict(zip(("mean", "std"), recipes.NORMALIZE[RECIPE.normalize])))
 x, y = next(iter(show_loader))  # (6, 3, 32, 32) normalised, as the model saw them in training
 with torch.no_grad():
     logits, attentions = model(x, return_attention=True)  # attentions: depth x (B, heads, N, N)
@@ -161,36 +156,42 @@ print(f"rollout by hand == vit_core.attention_rollout; CLS-to-patch mass per ima
       f"{[round(v, 3) for v in rollout.sum(-1).tolist()]} (the rest stays on the CLS token itself)")
 
 # %% [markdown]
-# Side by side: the image, the last block's CLS attention of every head, and the rollout. Each
-# map is scaled to its own range $[0, 1]$ (bright = most attended), so compare shapes, not
-# brightness across maps.
+# Side by side: the image, the last block's CLS attention of every head, and the rollout. Every
+# map shows each patch's **share** of the CLS token's attention to the patches (the map sums to
+# 1), on **one colour scale** for the whole figure, so brightness can be compared across heads,
+# images and rollout. A head that spreads its attention evenly gives every patch
+# $1/P = 1/64$ and shows as a flat, dark map. (Stretching each map to its own range, as is
+# common, makes such a flat map look as focused as a sharp one.) The colour scale is a square
+# root, so that small shares stay visible next to the largest one.
 
 # %%
 def attention_figure(pixels, raw, rollout, titles, image_size):
-    """Rows of [image | one overlay per head | rollout overlay]."""
-    B, heads, _ = raw.shape
-    head_maps = relevance_to_image(rearrange(raw, "b h p -> (b h) p"), image_size)  # (B*heads, S, S)
+    """Rows of [image | one map per head | rollout], all maps on one colour scale (attention share)."""
+    B, heads, P = raw.shape
+    head_maps = relevance_to_image(rearrange(raw, "b h p -> (b h) p"), image_size, scale="share")  # (B*heads, S, S)
     head_maps = rearrange(head_maps, "(b h) s t -> b h s t", b=B)  # (B, heads, S, S)
-    rollout_maps = relevance_to_image(rollout, image_size)  # (B, S, S)
-    fig, axes = plt.subplots(B, heads + 2, figsize=(1.6 * (heads + 2), 1.6 * B), squeeze=False)
+    rollout_maps = relevance_to_image(rollout, image_size, scale="share")  # (B, S, S)
+    vmax = max(head_maps.max().item(), rollout_maps.max().item())
+    fig, axes = plt.subplots(B, heads + 2, figsize=(1.7 * (heads + 2), 1.7 * B), squeeze=False)
     for b in range(B):
-        image = pixels[b].permute(1, 2, 0).cpu().numpy()  # (S, S, 3) for imshow
-        maps = [None, *head_maps[b].cpu(), rollout_maps[b].cpu()]
-        names = [titles[b], *[f"head {h + 1}" for h in range(heads)], "rollout"]
-        for ax, heat, name in zip(axes[b], maps, names):
-            ax.imshow(image)
-            if heat is not None:
-                ax.imshow(heat.numpy(), cmap="inferno", alpha=0.6)
-            ax.set_title(name, fontsize=8)
+        axes[b, 0].imshow(pixels[b].permute(1, 2, 0).cpu().numpy())  # (S, S, 3) for imshow
+        axes[b, 0].set_title(titles[b], fontsize=9)
+        for ax, heat, name in zip(axes[b, 1:], [*head_maps[b].cpu(), rollout_maps[b].cpu()],
+                                  [*[f"head {h + 1}" for h in range(heads)], "rollout"]):
+            shown = ax.imshow(heat.numpy(), cmap="inferno", norm=PowerNorm(0.5, vmin=0, vmax=vmax))  # sqrt: faint shares stay visible
+            ax.set_title(name, fontsize=9)
+        for ax in axes[b]:
             ax.axis("off")
-    fig.tight_layout()
+    bar = fig.colorbar(shown, ax=axes, shrink=0.6, label="share of the CLS attention")
+    bar.ax.axhline(1 / P, color="white", lw=1.5)  # the level of uniform attention
     return fig
 
 
 pixels = test_images[show_idx].float() / 255  # (B, 3, 32, 32) in [0, 1], for display
 titles = [f"{CIFAR10_CLASSES[t]}\n(pred: {CIFAR10_CLASSES[p]})" for t, p in zip(y.tolist(), predicted.tolist())]
 fig = attention_figure(pixels, raw, rollout, titles, config.image_size)
-fig.suptitle(f"last-block CLS attention per head and rollout — {DATASET}", y=1.01)
+fig.suptitle(f"last-block CLS attention per head and rollout, one colour scale (white line on the bar: "
+             f"uniform, 1/{raw.shape[-1]}) — {DATASET}", y=0.93)
 save_figure(fig, FIGURES / "07_attention_rollout")
 plt.show()
 
@@ -216,12 +217,14 @@ print(f"block 1, head 1: {by_hand:.2f} px by hand and in vit_core; uniform atten
 
 # %% [markdown]
 # Averaged over many test images, for the trained model and for the same architecture at its
-# initialisation (re-created from the saved seed):
+# an untrained model of the same shape:
 
 # %%
 def attention_distances(model, images, labels, mean=None, std=None, image_size=None, batch_size=100):
     """(layers, heads) mean attention distance in pixels, averaged over all `images`."""
     kwargs = {k: v for k, v in dict(mean=mean, std=std, image_size=image_size).items() if v is not None}
+    kwargs.setdefault("mean", recipes.NORMALIZE[RECIPE.normalize][0])  # as the recipe trained
+    kwargs.setdefault("std", recipes.NORMALIZE[RECIPE.normalize][1])
     loader = TensorLoader(images, labels, batch_size, train=False, device=device, **kwargs)
     total, count = 0.0, 0
     with torch.no_grad():
@@ -234,9 +237,6 @@ def attention_distances(model, images, labels, mean=None, std=None, image_size=N
 
 
 stat_images, stat_labels = subset(test_images, test_labels, per_class=STATS_PER_CLASS, seed=1)
-torch.manual_seed(seed)
-initial = ViT(config).to(device).eval()  # the same init notebook 06 started from
-assert torch.equal(initial.pos_embed.detach().cpu(), init_pos_embed), "re-created init differs from the saved one"
 trained_distance = attention_distances(model, stat_images, stat_labels)
 initial_distance = attention_distances(initial, stat_images, stat_labels)
 print(f"over {len(stat_labels):,} test images; uniform attention = {UNIFORM:.1f} px")
@@ -272,8 +272,23 @@ max_distance = distances.max().item()
 assert ((trained_distance >= 0) & (trained_distance <= max_distance)).all()
 assert (initial_distance - UNIFORM).abs().max() < 0.05 * UNIFORM, "an untrained head should attend almost uniformly"
 print(f"most local head: {trained_distance.min():.1f} px trained, {initial_distance.min():.1f} px at initialisation")
-if not env.is_smoke():  # a few CPU minutes (smoke) barely move attention away from uniform; a full run must
-    assert trained_distance.min() < 0.75 * UNIFORM, "after full training some head should be clearly local"
+if found is not None:  # a trained model (not a smoke stand-in): training made some head more local than uniform
+    assert trained_distance.min() < 0.9 * UNIFORM, "after full training some head should attend more locally"
+
+# %% [markdown]
+# Does attention reach further with depth, as the paper found for its large models? The block
+# means and the spread of heads within each block, as this model has them:
+
+# %%
+block_mean = trained_distance.mean(dim=1)  # (layers,)
+for l in range(config.depth):
+    print(f"block {l + 1}: mean {block_mean[l]:.1f} px, heads from {trained_distance[l].min():.1f} "
+          f"to {trained_distance[l].max():.1f} px ({trained_distance[l].max() / UNIFORM:.0%} of uniform at most)")
+rises = all(block_mean[l + 1] >= block_mean[l] for l in range(config.depth - 1))
+print(f"mean distance {'rises with every block' if rises else 'does NOT rise with every block'} in this model: "
+      f"{block_mean[0]:.1f} px in block 1, {block_mean[-1]:.1f} px in block {config.depth}; "
+      f"local heads (under half the uniform distance): "
+      f"{int((trained_distance < 0.5 * UNIFORM).sum())} of {trained_distance.numel()}")
 
 # %% [markdown]
 # ## What the position embeddings learned
@@ -373,11 +388,76 @@ if vit_b16 is not None:
 # ## What to take away
 #
 # - Raw attention of one block is a partial view; rollout composes all blocks and the residual
-#   path, and usually gives a smoother map centred on the object.
-# - Mean attention distance shows heads of one block working at different ranges. The paper
-#   reports that even in the lowest blocks some heads attend across most of the image while
-#   others stay local, and that distances grow with depth.
-# - Position embeddings start random and training has to discover the 2-D grid from data alone.
+#   path. Both are descriptions of where information flows, not explanations of a decision:
+#   attention weights say nothing about what the value vectors carry or how the MLPs use them.
+# - On one colour scale, a head that attends almost uniformly looks flat; only then can maps of
+#   different heads and images be compared by eye.
+# - Mean attention distance separates heads that work locally from heads that read the whole
+#   image. The printed table above says how this small CIFAR model arranges them by depth; the
+#   paper's figure is for ViT-L/16 and ViT-B/32 pretrained on JFT, with 16 to 24 blocks and
+#   224 px inputs, so a 4-block, 32 px model need not repeat its pattern.
+# - Position embeddings start random; the similarity maps show how much of the 2-D grid
+#   training recovered from data alone.
+
+# %% [markdown]
+# ## Exercises
 #
-# Maps from a barely trained model (the smoke outputs stored here) are noisy: treat them as a
-# demonstration of the tools, not of what a good ViT does.
+# 1. **Entropy instead of distance.** For every block and head, compute the mean entropy of the
+#    CLS token's attention over the patches (in bits) for the trained and the untrained model.
+#    Which is closer to the uniform entropy $\log_2 64 = 6$ bits?
+# 2. **Rollout without the residual.** Compute rollout with $A_l = \bar W_l$ (no identity
+#    term). How much of the CLS token's attention mass reaches the patches then, against the
+#    rollout above?
+# 3. **The most local head.** Find the head with the smallest mean attention distance and show
+#    that its patch-to-patch attention puts more weight on the 8 neighbours of a patch than a
+#    uniform head would (8/64).
+#
+# Solutions follow; CI runs them and asserts what they claim.
+
+# %% [markdown]
+# ---
+# ### Solutions (run by CI)
+
+# %%
+# Exercise 1: entropy of the CLS row over the patches, averaged over the six images shown above.
+def cls_entropy_bits(attentions) -> torch.Tensor:
+    rows = torch.stack([a[:, :, 0, 1:] for a in attentions]).float()  # (layers, B, heads, P)
+    rows = rows / rows.sum(-1, keepdim=True)
+    return -(rows * rows.clamp_min(1e-12).log2()).sum(-1).mean(1)  # (layers, heads)
+
+
+with torch.no_grad():
+    _, initial_attentions = initial(x, return_attention=True)
+trained_h, initial_h = cls_entropy_bits(attentions), cls_entropy_bits(initial_attentions)
+P = config.num_patches
+print(f"uniform: {torch.log2(torch.tensor(float(P))):.2f} bits; untrained heads {initial_h.min():.2f}-{initial_h.max():.2f}, "
+      f"trained heads {trained_h.min():.2f}-{trained_h.max():.2f} bits")
+assert initial_h.min() > trained_h.min() and (initial_h - torch.log2(torch.tensor(float(P)))).abs().max() < 0.1
+
+# %%
+# Exercise 2: without the identity term all of the CLS row's mass can leave the CLS token.
+def rollout_without_residual(attentions):
+    product = torch.eye(attentions[0].shape[-1], device=attentions[0].device)
+    for weights in attentions:
+        product = weights.float().mean(dim=1) @ product  # (B, N, N)
+    return product[:, 0, 1:]  # (B, N-1)
+
+
+plain = rollout_without_residual(attentions)
+print(f"CLS-to-patch mass: rollout with residual {rollout.sum(-1).mean():.3f}, without {plain.sum(-1).mean():.3f}")
+assert plain.sum(-1).mean() > rollout.sum(-1).mean()
+
+# %%
+# Exercise 3: the most local head puts more weight on the 8 neighbours than uniform attention would.
+layer, head = divmod(int(trained_distance.argmin()), config.heads)
+w = attentions[layer][:, head, 1:, 1:].float()  # (B, P, P) patch-to-patch
+w = w / w.sum(-1, keepdim=True)
+neighbours = (patch_distances(config.grid_size, 1).to(w.device) - 1.2).abs() < 0.3  # 1 or sqrt(2) patches away
+share = (w * neighbours).sum(-1).mean()  # share on the 8 (fewer at borders) neighbours
+uniform_share = neighbours.float().sum(-1).mean() / P
+print(f"block {layer + 1}, head {head + 1}: {share:.1%} of its attention on neighbouring patches, "
+      f"uniform would give {uniform_share:.1%}")
+assert share > uniform_share
+
+# %%
+print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware_name()}")

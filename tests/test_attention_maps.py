@@ -174,3 +174,12 @@ def test_shuffle_patches_moves_whole_patches_to_their_new_places():
     assert torch.equal(out[:, :, :2, 2:], images[:, :, 2:, :2])  # slot 1 holds patch 2 (bottom left)
     assert torch.equal(shuffle_patches(images, 2, torch.arange(4)), images)
     assert torch.equal(shuffle_patches(out, 2, perm), images)  # reversing twice restores the image
+
+
+def test_relevance_to_image_share_keeps_shares_comparable():
+    relevance = torch.tensor([[1.0, 1.0, 1.0, 1.0], [4.0, 0.0, 0.0, 0.0]])  # uniform, and all on one patch
+    maps = relevance_to_image(relevance, image_size=8, scale="share")  # (2, 8, 8), 4x4 blocks
+    assert torch.allclose(maps[0], torch.full((8, 8), 0.25))  # uniform stays flat at 1/4, not stretched
+    assert maps[1, :4, :4].eq(1.0).all() and maps[1, 4:].eq(0).all() and maps[1, :4, 4:].eq(0).all()
+    with pytest.raises(ValueError, match="scale must be"):
+        relevance_to_image(relevance, 8, scale="max")

@@ -149,10 +149,21 @@ def shuffle_patches(images: torch.Tensor, patch_size: int, perm: torch.Tensor) -
     return rearrange(patches[:, perm], "b (gh gw) c p1 p2 -> b c (gh p1) (gw p2)", gh=g)  # (B, C, H, W)
 
 
-def relevance_to_image(relevance: torch.Tensor, image_size: int) -> torch.Tensor:
-    """(B, g*g) patch relevances -> (B, image_size, image_size) maps scaled to [0, 1] per image."""
+def relevance_to_image(relevance: torch.Tensor, image_size: int, scale: str = "minmax") -> torch.Tensor:
+    """(B, g*g) patch relevances -> (B, image_size, image_size) maps.
+
+    scale="minmax": bilinear upsampling, each map stretched to [0, 1] on its own (shows shapes
+    only: a nearly uniform map looks as focused as a sharp one). scale="share": each map is
+    divided by its sum, so a pixel holds its patch's share of the attention (uniform = 1 / g*g),
+    comparable across maps on one colour scale; nearest upsampling keeps every patch one block.
+    """
     g = math.isqrt(relevance.shape[-1])
     grid = rearrange(relevance.float(), "b (gh gw) -> b 1 gh gw", gh=g)  # (B, 1, g, g)
+    if scale == "share":
+        grid = grid / grid.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
+        return F.interpolate(grid, size=(image_size, image_size), mode="nearest")[:, 0]  # (B, S, S)
+    if scale != "minmax":
+        raise ValueError(f"scale must be 'minmax' or 'share', got {scale!r}")
     grid = F.interpolate(grid, size=(image_size, image_size), mode="bilinear", align_corners=False)
     lo = grid.amin(dim=(-2, -1), keepdim=True)
     hi = grid.amax(dim=(-2, -1), keepdim=True)
