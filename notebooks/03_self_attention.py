@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.0
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,16 +33,16 @@
 # - how time and memory grow with sequence length $N$ (quadratically), measured.
 
 # %%
-# Setup: on Colab, clone the repository and install what Colab lacks; locally this only finds vit_core.
+# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
+# locally `pip install -r requirements.txt` has done that already.
 import subprocess, sys
 from pathlib import Path
 if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
     subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q einops timm", shell=True, check=True)
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents, Path("vit-notebooks").resolve()]
-            if (p / "vit_core").is_dir())
-sys.path.insert(0, str(ROOT))
-from vit_core import env
+                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
+    import site
+    site.main()  # let the running kernel see the fresh editable install
+from course import env
 env.describe()  # profile and hardware of this run, printed first
 
 # %%
@@ -56,7 +56,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_core import Attention, ViT, ViTConfig
+from vit_core import Attention, ViT, ViTConfig, max_diff
 from vit_core.attention_maps import cls_attention
 from vit_core.data import CIFAR10_CLASSES, TensorLoader, load_tensors, source_name, subset
 from vit_core.plots import save_figure
@@ -64,6 +64,9 @@ from vit_core.train import TrainConfig, fit
 
 torch.manual_seed(0)
 DEVICE = env.get_device()
+DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
+DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
+FIGURES = env.figures_dir()           # where the figures of the README are written
 
 # Hyper-parameters of this notebook, in one place.
 ATOL = RTOL = 1e-5       # float32 tolerance: the same sums in a different order differ by ~1e-7
@@ -76,7 +79,7 @@ TRAIN_PER_CLASS = env.pick(full=None, smoke=300)   # training images per class (
 TEST_PER_CLASS = env.pick(full=None, smoke=100)    # test images per class (None: all 1,000)
 BATCH_SIZE = 128
 TRAIN = TrainConfig(epochs=env.pick(full=3, smoke=2), lr=2e-3, warmup_epochs=0.5, weight_decay=0.05)
-RUN_DIR = env.data_dir() / "runs" / f"02_position_embeddings_brief_{env.get_profile()}"
+RUN_DIR = DATA / "runs" / f"02_position_embeddings_brief_{env.get_profile()}"
 SEQ_LENS = env.pick(full=[64, 128, 256, 512, 1024, 2048, 4096], smoke=[64, 128, 256, 512, 1024, 2048])
 if env.is_smoke() and DEVICE.type == "cpu":
     torch.set_num_threads(1)  # smoke runs share a few CPU cores with other jobs: one thread avoids threads waiting on each other
@@ -110,7 +113,7 @@ TIMING_REPEATS = env.pick(full=5, smoke=3)
 
 # %%
 config = ViTConfig.cifar10_seed()
-test_images, test_labels = load_tensors("cifar10", "test")  # uint8 (10000, 3, 32, 32)
+test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)  # uint8 (10000, 3, 32, 32)
 test_images, test_labels = subset(test_images, test_labels, per_class=TEST_PER_CLASS)
 test_loader = TensorLoader(test_images, test_labels, 500, train=False, device=DEVICE)
 torch.manual_seed(0)
@@ -120,7 +123,7 @@ images, labels = images[:2], labels[:2]  # (2, 3, 32, 32) normalised
 with torch.no_grad():
     X = model.embed(images)  # (2, 65, 48): B images, N tokens, C channels
 B, N, C = X.shape
-print(f"tokens X: B={B} images, N={N} tokens, C={C} channels ({source_name('cifar10')})")
+print(f"tokens X: B={B} images, N={N} tokens, C={C} channels ({source_name('cifar10', DATA)})")
 
 # %%
 d = C  # one head that uses all channels, for now
@@ -239,7 +242,7 @@ for ax, key, title in [(axes[1], "saturated", "share of rows with max weight > 0
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
-save_figure(fig, "03_sqrt_d_scaling")
+save_figure(fig, FIGURES / "03_sqrt_d_scaling")
 plt.show()
 
 # %% [markdown]
@@ -273,8 +276,8 @@ print(f"C={C} channels = {heads} heads x {head_dim}; split {tuple(Q.shape)} -> {
 # 2. **Fused QKV**: one Linear $C \to 3C$ whose weight is $[W_Q; W_K; W_V]$ stacked; one matmul instead of three.
 # 3. **PyTorch's fused kernel** `F.scaled_dot_product_attention`, which never shows us the weights
 #    (on a GPU its flash-attention kernels need not even store the $N \times N$ matrix).
-# 4. **`vit_core.Attention`**, given the same weights, on both of its paths (`return_attention`
-#    off uses the fused kernel; on, the explicit matmuls so that it can return the weights).
+# 4. **`vit_core.Attention`**, given the same weights, on both of its paths (by default the fused
+#    kernel; with `keep_weights = True` the explicit matmuls, and it keeps the weights in `.weights`).
 
 # %%
 W_o = nn.Linear(C, C).to(DEVICE)
@@ -313,11 +316,12 @@ with torch.no_grad():
 with torch.no_grad():
     by_hand, w_by_hand = attention_by_hand(X)
     results = {"fused qkv": attention_fused_qkv(X), "F.scaled_dot_product_attention": attention_sdpa(X),
-               "vit_core.Attention (fused kernel)": core(X)[0]}
-    core_out, core_weights = core(X, return_attention=True)
-    results["vit_core.Attention (return_attention)"] = core_out
+               "vit_core.Attention (fused kernel)": core(X)}
+    core.keep_weights = True  # the explicit path: the same maths, and the weights are kept
+    results["vit_core.Attention (keep_weights)"] = core(X)
+    core_weights = core.weights  # (B, h, N, N)
 for name, result in results.items():
-    print(f"{name:>38} vs by hand: max |difference| = {(result - by_hand).abs().max():.1e}")
+    print(f"{name:>38} vs by hand: max |difference| = {max_diff(result, by_hand):.1e}")
     assert torch.allclose(result, by_hand, rtol=RTOL, atol=ATOL), name
 assert torch.allclose(core_weights, w_by_hand, rtol=RTOL, atol=ATOL)
 print(f"attention weights returned by vit_core.Attention {tuple(core_weights.shape)} == by hand")
@@ -333,13 +337,13 @@ print(f"attention weights returned by vit_core.Attention {tuple(core_weights.sha
 # nothing). It is trained here if notebook 02 has not left its checkpoint behind.
 
 # %%
-train_images, train_labels = load_tensors("cifar10", "train")  # uint8 (50000, 3, 32, 32)
+train_images, train_labels = load_tensors("cifar10", "train", DATA, download=DOWNLOAD)  # uint8 (50000, 3, 32, 32)
 if TRAIN_PER_CLASS is not None:
     train_images, train_labels = subset(train_images, train_labels, per_class=TRAIN_PER_CLASS)
 train_loader = TensorLoader(train_images, train_labels, BATCH_SIZE, train=True, device=DEVICE)
 found = (RUN_DIR / "checkpoint.pt").is_file()
 print(f"{'loading' if found else 'no checkpoint at ' + str(RUN_DIR) + ': training'} the brief run "
-      f"({TRAIN.epochs} epochs on {len(train_labels):,} images of {source_name('cifar10')})")
+      f"({TRAIN.epochs} epochs on {len(train_labels):,} images of {source_name('cifar10', DATA)})")
 torch.manual_seed(0)
 trained = ViT(config)  # the same initialisation as notebook 02
 history = fit(trained, train_loader, test_loader, TRAIN, out_dir=RUN_DIR, resume=True, device=DEVICE)
@@ -388,10 +392,10 @@ axes[-1].set_xlabel("key token", fontsize=7)
 axes[-1].set_ylabel("query token", fontsize=7)
 for ax in axes[:-1]:
     ax.axis("off")
-fig.suptitle(f"{source_name('cifar10')}, briefly trained seed ViT (test acc {history[-1]['test_acc']:.0%}, "
+fig.suptitle(f"{source_name('cifar10', DATA)}, briefly trained seed ViT (test acc {history[-1]['test_acc']:.0%}, "
              f"{env.get_profile()} profile)", fontsize=8)
 fig.tight_layout()
-save_figure(fig, "03_attention_heads")
+save_figure(fig, FIGURES / "03_attention_heads")
 plt.show()
 
 # %% [markdown]
@@ -414,24 +418,28 @@ assert (entropy <= math.log(N) + 1e-4).all()  # no distribution beats uniform
 # should therefore **quadruple** the time and the memory of the weights. We time one attention
 # head of size $d = 64$, written with explicit matmuls (the version that stores the weights) and
 # with PyTorch's fused kernel, for $N$ from 64 up. The memory column is the size of the
-# $N \times N$ float32 weight tensor, computed from its shape. On the CPU we time with one thread:
-# this machine is shared, and one thread gives stable numbers (the fastest of a few runs is kept).
+# $N \times N$ float32 weight tensor, computed from its shape. On the CPU we time one thread and
+# count its CPU time, not the wall clock: this machine is shared, and while another job holds the
+# core a wall clock keeps running but the thread's CPU time does not (the fastest of a few runs
+# is kept).
 
 # %%
 def time_ms(fn, repeats: int) -> float:
-    """Fastest wall time of fn() in milliseconds; one thread on the CPU, synchronised on a GPU."""
+    """Fastest time of fn() in milliseconds: CPU time of one thread on the CPU, wall time on a GPU."""
     threads, times = torch.get_num_threads(), []
+    # On the CPU, this thread's CPU time: time while another job holds the core does not count.
+    clock = time.perf_counter if DEVICE.type == "cuda" else time.thread_time
     if DEVICE.type == "cpu":
         torch.set_num_threads(1)
     fn()  # warm-up
     for _ in range(repeats):
         if DEVICE.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start = clock()
         fn()
         if DEVICE.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     torch.set_num_threads(threads)
     return 1000 * min(times)
 
@@ -494,7 +502,7 @@ axes[1].set(xlabel="sequence length N", ylabel="MiB per head", title="attention 
 for ax in axes:
     ax.legend(fontsize=8)
 fig.tight_layout()
-save_figure(fig, "03_attention_cost")
+save_figure(fig, FIGURES / "03_attention_cost")
 plt.show()
 
 # %% [markdown]
