@@ -58,6 +58,12 @@ def tintn_flip_resized_crop(image_size: int = 32) -> PerImage:
     ]))
 
 
+def flip_rotate(degrees: float = 10.0) -> PerImage:
+    """Seed 001's training augmentation: horizontal flip, then a random rotation of up to
+    `degrees` either way (the corners it uncovers are filled with black)."""
+    return PerImage(v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomRotation(degrees)]))
+
+
 def trivial_augment_crop_flip() -> PerImage:
     """TrivialAugment (one random op of random strength per image), then pad-4 crop + flip."""
     return PerImage(v2.Compose([v2.TrivialAugmentWide(), v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip()]))

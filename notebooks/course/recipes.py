@@ -58,7 +58,8 @@ class Recipe:
 AUGMENTS = {
     "none": lambda: False,
     "crop_flip": lambda: True,              # batched pad-4 crop + flip (vit_core.augment.random_crop_flip)
-    "tintn": aug.tintn_flip_resized_crop,   # flip + RandomResizedCrop(0.8-1.0), as tintn's data.py
+    "tintn": aug.tintn_flip_resized_crop,
+    "flip_rotate": aug.flip_rotate,         # seed 001's flip + RandomRotation(10)   # flip + RandomResizedCrop(0.8-1.0), as tintn's data.py
     "trivialaugment": aug.trivial_augment_crop_flip,
     "randaugment": aug.rand_augment_crop_flip,
 }
@@ -68,6 +69,8 @@ SEED_MODEL = ViTConfig.cifar10_seed(cls_only_last_block=True)  # the shortcut: s
 CAT_DOG = (3, 5)                        # CIFAR-10 labels of cat and dog: notebook 09's task
 NOT_CAT_DOG = (0, 1, 2, 4, 6, 7, 8, 9)  # the 8 other classes: notebook 09's pretraining data
 CAT_DOG_SIZES = (250, 1000, 4500)       # training images per class in 09's sweep (4,500 = all but val)
+FIRST_FIVE, LAST_FIVE = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)  # notebook 08's stand-in: pretrain, then transfer
+TRANSFER_EPOCHS = 5                     # notebook 08's arms: seed 001's 5 epochs, the same for every arm
 CAT_DOG_STEPS = 1000                    # optimizer steps per cat-vs-dog run, the same for every arm and size
 STN_TRAIN = TrainConfig(epochs=50, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, warmup_epochs=0,
                         schedule="constant", label_smoothing=0.0, grad_clip=None)  # notebook 12, both arms
@@ -84,6 +87,26 @@ def config_from_dict(d: dict):
         return STNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
     return ViTConfig(**d)
 
+
+
+def _transfer(arm: str) -> "Recipe":
+    """One arm of notebook 08's stand-in on CIFAR-10 classes 5-9: seed 001's fine-tuning
+    recipe, a better one, or the same model from scratch; same data and epochs, best
+    validation epoch tested."""
+    seed_001 = arm == "seed001"
+    train = (TrainConfig(epochs=TRANSFER_EPOCHS, lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="constant",
+                         warmup_epochs=0, label_smoothing=0.0, grad_clip=None) if seed_001 else
+             TrainConfig(epochs=TRANSFER_EPOCHS, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1))
+    about = {"seed001": "from cifar5-backbone, seed 001's fine-tuning: last 3 blocks + a default-init head train, final LayerNorm frozen, "
+                        "Adam 1e-3 constant, flip + rotation 10, batch 64",
+             "improved": "from cifar5-backbone, every block trains, zero-init head, AdamW 1e-3 warmup + cosine, smoothing 0.1, pad-crop + flip",
+             "scratch": "the improved recipe from random weights"}[arm]
+    return Recipe(f"transfer-{arm}", f"notebook 08 stand-in on CIFAR-10 classes 5-9, {about}",
+                  replace(SEED_MODEL, num_classes=5), train, batch_size=64,
+                  augment="flip_rotate" if seed_001 else "crop_flip", classes=LAST_FIVE, val_per_class=500,
+                  init_from=None if arm == "scratch" else "cifar5-backbone", trainable_blocks=3 if seed_001 else None,
+                  train_norm=not seed_001, zero_head=not seed_001, keep_best=True,
+                  reference="seed 001 (ViT-B/16 ImageNet-1k, CIFAR-100 at 224 px): its real task, not this stand-in")
 
 
 def _cat_dog(arm: str, per_class: int) -> "Recipe":
@@ -116,6 +139,12 @@ RECIPES = {r.name: r for r in [
            TrainConfig(epochs=25, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
            batch_size=256, classes=NOT_CAT_DOG, val_per_class=400),
     *[_cat_dog(arm, n) for n in CAT_DOG_SIZES for arm in ("scratch", "pretrained")],
+    Recipe("cifar5-backbone", "notebook 08's stand-in backbone: the seed model trained on CIFAR-10 classes 0-4 "
+           "(22,500 train / 2,500 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
+           replace(SEED_MODEL, num_classes=5),
+           TrainConfig(epochs=30, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
+           batch_size=256, classes=FIRST_FIVE, val_per_class=500),
+    *[_transfer(arm) for arm in ("seed001", "improved", "scratch")],
     Recipe("gpu-06", "notebook 06 on one GPU (python -m course.gpu_check; not run yet): 384-dim, 7 blocks, 12 heads, "
            "MLP 768, drop-path 0.1; AdamW 2e-3, wd 0.05, warmup 5 + cosine, smoothing 0.1, crop + flip + "
            "MixUp/CutMix, batch 512, 100 epochs", replace(SEED_MODEL, dim=384, depth=7, heads=12, mlp_dim=768, drop_path=0.1),
@@ -162,7 +191,9 @@ def build_model(recipe: Recipe, seed: int = 0) -> ViT:
         return model
     model = load_exported(recipe.init_from)
     model.config = replace(model.config, cls_only_last_block=recipe.model.cls_only_last_block)
-    replace_head(model, recipe.model.num_classes, zero_init=recipe.zero_head)
+    with torch.random.fork_rng(devices=[]):  # a default-init head is drawn from `seed` too
+        torch.manual_seed(seed)
+        replace_head(model, recipe.model.num_classes, zero_init=recipe.zero_head)
     if recipe.trainable_blocks is not None:
         freeze_all_but_last(model, recipe.trainable_blocks, train_norm=recipe.train_norm)
     return model
