@@ -139,6 +139,9 @@ RECIPES = {r.name: r for r in [
            TrainConfig(epochs=25, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
            batch_size=256, classes=NOT_CAT_DOG, val_per_class=400),
     *[_cat_dog(arm, n) for n in CAT_DOG_SIZES for arm in ("scratch", "pretrained")],
+    replace(_cat_dog("scratch", CAT_DOG_SIZES[-1]), name="catdog-scratch-long",
+            about=f"cat vs dog from scratch, {CAT_DOG_SIZES[-1]} train images per class, 4x the sweep's steps",
+            train=replace(_cat_dog("scratch", CAT_DOG_SIZES[-1]).train, epochs=28, warmup_epochs=1.4)),
     Recipe("cifar5-backbone", "notebook 08's stand-in backbone: the seed model trained on CIFAR-10 classes 0-4 "
            "(22,500 train / 2,500 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
            replace(SEED_MODEL, num_classes=5),
@@ -291,6 +294,17 @@ def shipped(name: str, dest: Path = CHECKPOINTS) -> tuple[ViT, dict] | None:
     return load_exported(name, dest), json.loads((dest / f"{name}.json").read_text())
 
 
+def record(name: str, dest: Path = CHECKPOINTS) -> dict | None:
+    """The JSON record data/checkpoints/<name>.json (shipped with or without its weights), or None."""
+    path = dest / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def seed_names(recipe_name: str, seeds=(0, 1, 2)) -> list[str]:
+    """The shipped names of a recipe's seeded runs: seed 0 has the bare name."""
+    return [recipe_name + (f"-seed{s}" if s else "") for s in seeds]
+
+
 def load_or_train(recipe: Recipe, retrain: bool, data_root, device=None, seed: int = 0) -> tuple[ViT, dict]:
     """The shipped checkpoint of `recipe` unless `retrain` (or none is shipped); otherwise
     train it into <data_root>/runs/<name>-seed<seed>/ (resumable: run the cell again)."""
@@ -305,20 +319,21 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def export(run_dir, name: str | None = None, dest: Path = CHECKPOINTS) -> Path:
-    """Copy a finished run's weights (state dict + model config, float32) and its record
-    into dest/<name>.pt and dest/<name>.json; the record gains the weights' sha256."""
+def export(run_dir, name: str | None = None, dest: Path = CHECKPOINTS, weights: bool = True) -> Path:
+    """Copy a finished run's record into dest/<name>.json and, unless weights=False (a run
+    whose numbers are shown but whose model is never loaded), its weights (state dict +
+    model config, float32) into dest/<name>.pt; the record gains the weights' sha256."""
     run_dir = Path(run_dir).expanduser()
     record = json.loads((run_dir / "record.json").read_text())
-    weights_file = run_dir / ("best.pt" if (run_dir / "best.pt").is_file() else "checkpoint.pt")
-    blob = torch.load(weights_file, map_location="cpu", weights_only=True)
     name = name or record["recipe"] + (f"-seed{record['seed']}" if record["seed"] else "")
     dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / f"{name}.pt"
-    torch.save({"model": blob["model"], "config": record["config"]["model"]}, weights)
-    record["weights"], record["sha256"] = weights.name, sha256(weights)
+    if weights:
+        weights_file = run_dir / ("best.pt" if (run_dir / "best.pt").is_file() else "checkpoint.pt")
+        blob = torch.load(weights_file, map_location="cpu", weights_only=True)
+        torch.save({"model": blob["model"], "config": record["config"]["model"]}, dest / f"{name}.pt")
+        record["weights"], record["sha256"] = f"{name}.pt", sha256(dest / f"{name}.pt")
     (dest / f"{name}.json").write_text(json.dumps(record, indent=1))
-    return weights
+    return dest / f"{name}.json"
 
 
 def load_exported(name: str, dest: Path = CHECKPOINTS) -> ViT:
@@ -375,6 +390,7 @@ def main(argv=None):
     ex = sub.add_parser("export", help="copy a finished run into data/checkpoints/")
     ex.add_argument("--run", required=True)
     ex.add_argument("--name", default=None)
+    ex.add_argument("--record-only", action="store_true", help="the JSON record without the weights")
     args = parser.parse_args(argv)
     if args.command == "list":
         for recipe in RECIPES.values():
@@ -393,7 +409,7 @@ def main(argv=None):
                 if not (folder / "record.json").is_file():  # finished runs are skipped: a sweep resumes
                     run(RECIPES[name], folder, args.data, seed=seed, progress=False)
     else:
-        print(export(args.run, args.name))
+        print(export(args.run, args.name, weights=not args.record_only))
 
 
 if __name__ == "__main__":
