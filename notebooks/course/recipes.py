@@ -227,16 +227,19 @@ def hardware() -> str:
 
 class KeepBest:
     """fit's on_epoch_end: save the weights of the best validation epoch to best.pt (on disk,
-    so a resumed run remembers them)."""
+    so a resumed run remembers them). `run_id` names the run; a best.pt left by another run
+    in the same folder (another seed or config) is ignored and overwritten."""
 
-    def __init__(self, out_dir: Path):
-        self.path = out_dir / "best.pt"
-        self.best = torch.load(self.path, weights_only=True)["val_acc"] if self.path.is_file() else -1.0
+    def __init__(self, out_dir: Path, run_id: str):
+        self.path, self.run_id = out_dir / "best.pt", run_id
+        saved = torch.load(self.path, weights_only=True) if self.path.is_file() else {}
+        self.best = saved["val_acc"] if saved.get("run_id") == run_id else -1.0
 
     def __call__(self, model, entry: dict):
         if entry["test_acc"] > self.best:  # fit's 'test_acc' is measured on the loader it was given: val here
             self.best = entry["test_acc"]
-            torch.save({"model": model.state_dict(), "val_acc": self.best, "epoch": entry["epoch"]}, self.path)
+            torch.save({"model": model.state_dict(), "val_acc": self.best, "epoch": entry["epoch"],
+                        "run_id": self.run_id}, self.path)
 
 
 def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, data_root, extra) -> dict:
@@ -260,7 +263,8 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
     data = loaders(recipe, data_root, device, seed)
     model = build_model(recipe, seed)
     config = replace(recipe.train, seed=seed)
-    keep = KeepBest(out_dir) if recipe.keep_best else None
+    run_id = json.dumps({"recipe": asdict(recipe) | {"about": ""}, "train": asdict(config)}, sort_keys=True, default=str)
+    keep = KeepBest(out_dir, run_id) if recipe.keep_best else None
     # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
     # (their recipes are fixed, nothing is selected on those curves).
     history = fit(model, data["train"], data.get("val", data["test"]), config, out_dir=out_dir, resume=True,

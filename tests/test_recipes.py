@@ -1,0 +1,33 @@
+"""course.recipes: the definitions hang together, and a run folder reused by another run
+(another seed, a changed recipe) never hands it the first run's best weights."""
+import torch
+
+from course import recipes
+from vit_core import ViT, ViTConfig
+
+
+def test_every_init_from_is_a_recipe_trained_on_other_classes():
+    for recipe in recipes.RECIPES.values():
+        if recipe.init_from is not None:
+            source = recipes.RECIPES[recipe.init_from]
+            assert source.init_from is None, f"{recipe.name}: chains of pretraining are not supported"
+            assert not set(source.classes or ()) & set(recipe.classes or ()), f"{recipe.name} saw its classes"
+
+
+def test_transfer_seed001_trains_what_seed_001_trained():
+    recipe = recipes.RECIPES["transfer-seed001"]
+    assert (recipe.trainable_blocks, recipe.train_norm, recipe.zero_head) == (3, False, False)
+    assert (recipe.train.optimizer, recipe.train.lr, recipe.train.schedule, recipe.batch_size) == ("adam", 1e-3, "constant", 64)
+    assert recipes.AUGMENTS[recipe.augment]().transform.transforms[1].degrees == [-10.0, 10.0]
+
+
+def test_keep_best_ignores_another_runs_best(tmp_path):
+    model = ViT(ViTConfig.cifar10_seed(dim=8, depth=1, heads=2, mlp_dim=16))
+    first = recipes.KeepBest(tmp_path, "run A")
+    first(model, {"test_acc": 0.9, "epoch": 3})
+    assert recipes.KeepBest(tmp_path, "run A").best == 0.9  # the same run, resumed, remembers it
+    second = recipes.KeepBest(tmp_path, "run B")
+    assert second.best == -1.0
+    second(model, {"test_acc": 0.2, "epoch": 1})
+    saved = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert (saved["run_id"], saved["epoch"], saved["val_acc"]) == ("run B", 1, 0.2)
