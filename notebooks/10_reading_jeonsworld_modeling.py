@@ -32,10 +32,16 @@
 # - how Google's `.npz` checkpoints are laid out (JAX/Flax kernels are `(in, out)`, convolutions
 #   are HWIO, attention kernels keep a separate heads axis) and which transposes and reshapes
 #   turn them into PyTorch tensors;
-# - how the position embeddings are resized when the image size changes (theirs: linear
-#   spline with `scipy.ndimage.zoom`; ours: bicubic with `F.interpolate`);
+# - how the position embeddings are resized when the image size changes: theirs (a linear
+#   spline with `scipy.ndimage.zoom`), ours, and those of torchvision, timm and HuggingFace,
+#   each run here and compared;
+# - why their fine-tuning passes `zero_head=True`;
 # - how to prove a loader right: write a `vit_core` model *into* the Google format, load it back
 #   with `vit_core.from_google_npz`, and demand identical logits.
+#
+# **Notation** (the series' table, notebook 01): image side $H = W$, patch side $P$, grid side
+# $G = H/P$, $N = G^2$ patches, $T = N + 1$ tokens, width $D$, $h$ heads of width $d_h = D/h$,
+# MLP width $D_\text{mlp}$, depth $L$, $C$ colour channels.
 
 # %%
 # Setup: on Colab, clone the repository and install it (vit_core and the course harness);
@@ -62,30 +68,33 @@ import torch.nn.functional as F
 from einops import rearrange
 
 import vit_core
-from vit_core import ViT, ViTConfig, StateDictMismatchError, from_google_npz, resize_pos_embed, to_google_npz
+from vit_core import (ViT, ViTConfig, StateDictMismatchError, from_google_npz, max_diff, resize_pos_embed,
+                      to_google_npz)
+from vit_core.train import replace_head
 from vit_core.plots import save_figure, show_images
 
 torch.manual_seed(0)
 DATA = env.data_dir()                 # datasets, caches and written files: $VIT_DATA, else data/
 FIGURES = env.figures_dir()           # where the figures of the README are written
-# The line anchors below point at one fixed commit of the file, so they keep pointing at the
-# lines we discuss even if the repository's main branch moves on.
-COMMIT = "0d00ad0d101aa6b8254bc4c932c4d778b71acc37"
+# The line anchors below point at one fixed commit of the file: the head of the repository's
+# main branch when this notebook was written (the file last changed in a786151), so they keep
+# pointing at the lines we discuss even if the branch moves on.
+COMMIT = "460a162767de1722a014ed2261463dbbc01196b6"
 SOURCE = f"https://github.com/jeonsworld/ViT-pytorch/blob/{COMMIT}/models/modeling.py"
 print("reading:", SOURCE)
 
 # %% [markdown]
 # ## How the file is laid out
 #
-# Reading top to bottom ([the file at the commit we read](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py)):
+# Reading top to bottom ([the file at the commit we read](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py)):
 #
-# - [L28–L35](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L28-L35):
+# - [L28–L35](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L28-L35):
 #   string constants naming the sub-scopes of one encoder block inside a Google checkpoint
 #   (`MultiHeadDotProductAttention_1/query`, `MlpBlock_3/Dense_0`, `LayerNorm_0`, ...). They are
 #   the names Flax gave the layers, numbered in the order the layers were created.
-# - [L38](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L38):
+# - [L38](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L38):
 #   `np2th`, a numpy-to-torch helper that can also reorder a convolution kernel's axes.
-# - [L52](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L52)
+# - [L52](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L52)
 #   onwards: the seven classes, smallest first, then a `CONFIGS` dictionary naming the presets
 #   (ViT-B/16, B/32, L/16, L/32, H/14, the hybrid R50+ViT-B/16, and a tiny `testing` one) that
 #   live in `models/configs.py`.
@@ -98,18 +107,23 @@ print("reading:", SOURCE)
 # `vit_core/loaders.py`, so the model file stays about the maths.
 #
 # We will compare against a small `vit_core` model; its config is printed so you can see every
-# knob that the ConfigDict spreads over several places.
+# knob that the ConfigDict spreads over several places, and beside it the series' symbols with
+# this model's values (the shapes below are written with them).
 
 # %%
 config = ViTConfig(image_size=32, patch_size=4, num_classes=10, dim=64, depth=2, heads=4, mlp_dim=128)
 model = ViT(config).eval()
 print(config)
-print(f"{sum(p.numel() for p in model.parameters()):,} parameters, "
-      f"{config.seq_len} tokens per image ({config.num_patches} patches + CLS)")
+print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
+SYMBOLS = {"H = W": config.image_size, "P": config.patch_size, "G = H/P": config.grid_size,
+           "N = G^2": config.num_patches, "T = N + 1": config.seq_len, "C": config.in_channels,
+           "D": config.dim, "h": config.heads, "d_h = D/h": config.dim // config.heads,
+           "D_mlp": config.mlp_dim, "L": config.depth, "classes": config.num_classes}
+print("this notebook's model:", ", ".join(f"{k} = {v}" for k, v in SYMBOLS.items()))
 
 # %% [markdown]
 # ## `Embeddings` — patches, CLS token, positions
-# ([L124–L168](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L124-L168))
+# ([L124–L168](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L124-L168))
 #
 # The constructor first decides between two kinds of model. If the config has a `patches.grid`
 # entry, the model is a **hybrid**: a ResNet first turns the image into a feature map 16 times
@@ -123,10 +137,11 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters, "
 # tensors start at zero there; `vit_core` starts them from a truncated normal with
 # $\sigma = 0.02$ (irrelevant once you load a checkpoint).
 #
-# In the hybrid case the patch size is *computed*: with image side $S$ and grid $g$,
-# $p = S / 16 / g$. For the published R50+ViT-B/16 (grid 14 at 224 px) that is $p = 1$: every
-# position of the $14 \times 14$ ResNet feature map becomes one token, and the "patch
-# embedding" is a $1 \times 1$ convolution from the ResNet's 1024 channels to 768.
+# In the hybrid case the patch size is *computed*: with image side $H$ and the config's grid
+# $G$, $P = H / 16 / G$, and the number of patches is $(H/16)^2$ whatever $G$ says. For the
+# published R50+ViT-B/16 (grid 14 at 224 px) that is $P = 1$: every position of the
+# $14 \times 14$ ResNet feature map becomes one token, and the "patch embedding" is a
+# $1 \times 1$ convolution from the ResNet's 1024 channels to $D = 768$.
 
 # %%
 def hybrid_patch_size(image_size: int, grid: int, stem_stride: int = 16) -> int:
@@ -146,24 +161,25 @@ assert hybrid_patch_size(224, 14) == 1
 
 # %%
 images = torch.randn(2, 3, 32, 32)
-tokens = model.embed(images)  # (B, N, dim): CLS first, positions added
+tokens = model.embed(images)  # (B, T, D): CLS first, positions added
 print("tokens:", tuple(tokens.shape))
-patches = model.patch_embed.proj(images).flatten(2).transpose(1, 2)  # (B, num_patches, dim), their flatten+transpose
+patches = model.patch_embed.proj(images).flatten(2).transpose(1, 2)  # (B, N, D), their flatten+transpose
 assert torch.allclose(tokens[:, 1:], patches + model.pos_embed[:, 1:], atol=1e-6)
 assert torch.allclose(tokens[:, 0], (model.cls_token + model.pos_embed[:, :1])[:, 0].expand(2, -1), atol=1e-6)
 
 # %% [markdown]
 # ## `Attention` — three projections instead of one
-# ([L52–L96](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L52-L96))
+# ([L52–L96](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L52-L96))
 #
-# Multi-head self-attention computes, for every head $h$,
+# Multi-head self-attention computes, for every head $j = 1, \dots, h$,
 #
-# $$\mathrm{head}_h = \mathrm{softmax}\!\left(\frac{Q_h K_h^\top}{\sqrt{d_h}}\right) V_h,
-# \qquad Q = X W_Q + b_Q,\; K = X W_K + b_K,\; V = X W_V + b_V,$$
+# $$\mathrm{head}_j = \mathrm{softmax}\!\left(\frac{Q_j K_j^\top}{\sqrt{d_h}}\right) V_j,
+# \qquad Q = X W_Q^\top + b_Q,\; K = X W_K^\top + b_K,\; V = X W_V^\top + b_V,$$
 #
-# then concatenates the heads and applies the output projection $W_O$. Their class keeps
-# **three separate `Linear` layers** (`query`, `key`, `value`) and an `out` layer, and its
-# `transpose_for_scores` helper reshapes $(B, N, D)$ to $(B, \text{heads}, N, d_h)$ with a
+# where $X$ is $T \times D$, each $W$ is a $D \times D$ `nn.Linear` weight and $Q_j$ is the
+# $j$-th block of $d_h$ columns of $Q$; then the heads are concatenated and projected by $W_O$.
+# Their class keeps **three separate `Linear` layers** (`query`, `key`, `value`) and an `out`
+# layer, and its `transpose_for_scores` helper reshapes $(B, T, D)$ to $(B, h, T, d_h)$ with a
 # `view` and a `permute` — the same thing our one-line `rearrange` says. `vit_core` keeps one
 # fused `qkv` Linear of width $3D$: one matrix multiply instead of three, and its weight rows
 # are exactly $[W_Q; W_K; W_V]$ stacked. So the three layers are three slices of ours.
@@ -186,14 +202,14 @@ def three_projection_attention(x):
     """Attention written their way: separate q/k/v projections, explicit softmax."""
     B, N, C = x.shape
     split = lambda t: rearrange(t, "b n (h d) -> b h n d", h=H)  # noqa: E731
-    q, k, v = split(F.linear(x, W_q, b_q)), split(F.linear(x, W_k, b_k)), split(F.linear(x, W_v, b_v))  # (B, H, N, d)
-    weights = (q @ k.transpose(-1, -2) / math.sqrt(C // H)).softmax(-1)  # (B, H, N, N)
-    context = rearrange(weights @ v, "b h n d -> b n (h d)")  # (B, N, D)
+    q, k, v = split(F.linear(x, W_q, b_q)), split(F.linear(x, W_k, b_k)), split(F.linear(x, W_v, b_v))  # (B, h, T, d_h)
+    weights = (q @ k.transpose(-1, -2) / math.sqrt(C // H)).softmax(-1)  # (B, h, T, T)
+    context = rearrange(weights @ v, "b h n d -> b n (h d)")  # (B, T, D)
     return attn.proj(context), weights
 
 x = torch.randn(2, config.seq_len, D)
 with torch.no_grad():
-    attn.keep_weights = True  # the explicit path, which keeps the (B, H, N, N) weights in attn.weights
+    attn.keep_weights = True  # the explicit path, which keeps the (B, h, T, T) weights in attn.weights
     ours, our_weights = attn(x), attn.weights
     attn.keep_weights, attn.weights = False, None
     theirs, their_weights = three_projection_attention(x)
@@ -201,8 +217,14 @@ print(f"max |difference|: output {(ours - theirs).abs().max():.2e}, weights {(ou
 assert torch.allclose(ours, theirs, atol=1e-5) and torch.allclose(our_weights, their_weights, atol=1e-6)
 
 # %% [markdown]
+# **What this shows.** Three projections and one fused projection are the same function when
+# the fused weight is the three stacked row-wise: the printed differences are float32
+# rounding or zero. It does not show that the two classes *train* alike: their dropout sits
+# elsewhere (below), and three `Linear`s keep three separate initialisations.
+
+# %% [markdown]
 # ## `Mlp` — the same two layers, a different initialisation
-# ([L99–L121](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L99-L121))
+# ([L99–L121](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L99-L121))
 #
 # `fc1` (width $D \to D_\text{mlp}$), GELU, dropout, `fc2` ($D_\text{mlp} \to D$), dropout:
 # the same layers, names and dropout positions as our `MLP`. The difference is the
@@ -213,14 +235,21 @@ assert torch.allclose(ours, theirs, atol=1e-5) and torch.allclose(our_weights, t
 # ViT-B shapes that is close to 0.02 anyway:
 
 # %%
-for fan_in, fan_out, layer in [(768, 3072, "ViT-B fc1"), (3072, 768, "ViT-B fc2"), (64, 128, "this notebook's fc1")]:
-    print(f"{layer:>20}: Xavier-uniform std {math.sqrt(2 / (fan_in + fan_out)):.4f} vs vit_core 0.0200")
+xavier_std = {}
+for fan_in, fan_out, layer in [(768, 3072, "ViT-B fc1"), (3072, 768, "ViT-B fc2"),
+                               (config.dim, config.mlp_dim, "this notebook's fc1")]:
+    xavier_std[layer] = math.sqrt(2 / (fan_in + fan_out))
+    print(f"{layer:>20}: Xavier-uniform std {xavier_std[layer]:.4f} vs vit_core 0.0200")
+assert abs(xavier_std["ViT-B fc1"] - 0.02) < 0.005 and xavier_std["this notebook's fc1"] > 2 * 0.02
 
 # %% [markdown]
+# **What this shows.** For ViT-B's $D = 768$, $D_\text{mlp} = 3072$ the two initialisations have
+# about the same spread (first two rows); for a narrow model such as this notebook's they do
+# not (third row), so from-scratch results with small widths may depend on which one you use.
 # Initialisation only matters when training from scratch; loading a checkpoint overwrites it.
 #
 # ## `Block` — pre-norm residual block
-# ([L171–L227](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L171-L227))
+# ([L171–L227](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L171-L227))
 #
 # The block is the standard pre-norm one,
 #
@@ -232,9 +261,9 @@ for fan_in, fan_out, layer in [(768, 3072, "ViT-B fc1"), (3072, 768, "ViT-B fc2"
 # under `Transformer/encoderblock_{n_block}/` — we map those key by key in the table below.
 #
 # ## `Encoder`, `Transformer`, `VisionTransformer` — the stack and the head
-# ([L230–L249](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L230-L249),
-# [L252–L261](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L252-L261),
-# [L264–L283](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L264-L283))
+# ([L230–L247](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L230-L247),
+# [L250–L259](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L250-L259),
+# [L262–L281](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L262-L281))
 #
 # - `Encoder` holds the blocks in a `ModuleList` named `layer` **and the final LayerNorm**
 #   (`encoder_norm`), so its output is already normalised. In `vit_core` the final norm sits
@@ -242,16 +271,16 @@ for fan_in, fan_out, layer in [(768, 3072, "ViT-B fc1"), (3072, 768, "ViT-B fc2"
 #   only when `vis` is set; otherwise the list stays empty.
 # - `Transformer` just chains `Embeddings` and `Encoder`; `vit_core` has no such wrapper
 #   (`ViT.forward` does the chaining).
-# - `VisionTransformer` adds the linear `head` on token 0 (the CLS token), as we do. It always
-#   returns a pair: `(logits, attention weights)`, or `(loss, attention weights)` when labels
-#   are passed, since it computes the cross-entropy itself. Its defaults are
-#   `num_classes=21843` (the ImageNet-21k label set) and `zero_head=False`; fine-tuning code
-#   passes `zero_head=True` so that `load_from` sets the new head to zeros instead of copying
-#   the checkpoint's.
+# - `VisionTransformer` adds the linear `head` on token 0 (the CLS token), as we do. Without
+#   labels its `forward` returns a pair, `(logits, attention weights)`, the list being empty
+#   unless `vis` was set; with labels it returns the cross-entropy loss alone
+#   ([L272–L281](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L272-L281)).
+#   Its defaults are `num_classes=21843` (the ImageNet-21k label set) and `zero_head=False`
+#   (we come back to `zero_head` after the loader).
 #
 # `vit_core` returns the logits alone, or `(logits, attention weights)` only when asked with
 # `return_attention=True` — a call-time flag instead of their construction-time `vis`. With it
-# we get one $(B, \text{heads}, N, N)$ tensor per block, each row a probability distribution:
+# we get one $(B, h, T, T)$ tensor per block, each row a probability distribution:
 
 # %%
 with torch.no_grad():
@@ -262,9 +291,9 @@ assert all(torch.allclose(a.sum(-1), torch.ones(())) for a in attentions)  # sof
 
 # %% [markdown]
 # ## `load_from` — reading a Google `.npz`
-# ([L192–L227](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L192-L227)
+# ([L192–L227](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L192-L227)
 # for one block,
-# [L285–L338](https://github.com/jeonsworld/ViT-pytorch/blob/0d00ad0d101aa6b8254bc4c932c4d778b71acc37/models/modeling.py#L285-L338)
+# [L283–L336](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L283-L336)
 # for the rest)
 #
 # Google trained ViT in JAX/Flax and saved the parameters as a flat `.npz`, one array per
@@ -272,20 +301,21 @@ assert all(torch.allclose(a.sum(-1), torch.ones(())) for a in attentions)  # sof
 #
 # - a Dense kernel is $(\text{in}, \text{out})$ and computes $y = xK + b$, while `nn.Linear.weight`
 #   is $(\text{out}, \text{in})$ and computes $y = xW^\top + b$; hence $W = K^\top$;
-# - a convolution kernel is HWIO $(p, p, C_\text{in}, C_\text{out})$, while PyTorch wants OIHW;
-#   `np2th(..., conv=True)` reorders the axes as $(3, 2, 0, 1)$;
+# - a convolution kernel is HWIO $(P, P, C, D)$ for the patch embedding, while PyTorch wants
+#   OIHW $(D, C, P, P)$; `np2th(..., conv=True)` reorders the axes as $(3, 2, 0, 1)$;
 # - the attention projections keep the heads as their own axis: `query/kernel` is
-#   $(D, \text{heads}, d_h)$ with bias $(\text{heads}, d_h)$, and `out/kernel` is
-#   $(\text{heads}, d_h, D)$. Flattening the two head axes (heads outer, $d_h$ inner — the
-#   order our `rearrange` also uses) gives an ordinary $(D, D)$ kernel, which is then
-#   transposed like any Dense kernel.
+#   $(D, h, d_h)$ with bias $(h, d_h)$, and `out/kernel` is $(h, d_h, D)$. Flattening the two
+#   head axes (heads outer, $d_h$ inner — the order our `rearrange` also uses) gives an
+#   ordinary $(D, D)$ kernel, which is then transposed like any Dense kernel.
 #
 # Their `load_from` copies each array into the matching parameter with exactly those
 # reshapes and transposes, walking the blocks with `named_children()` (whose names `"0"`,
 # `"1"`, ... become the `{i}` of `encoderblock_{i}`), and joining key paths with
-# `os.path.join` — which builds `/`-separated keys on Linux and macOS only. It never reads
-# `pre_logits/*` (the extra Dense layer of the ImageNet-21k checkpoints), which is why its
-# fine-tuning starts from `zero_head=True`.
+# `os.path.join` — which builds `/`-separated keys on Linux and macOS only. It reads only the
+# keys it names: a checkpoint's `pre_logits/*` arrays (the extra Dense layer before the head
+# that ImageNet-21k pre-training used) are left unread, because their configs set
+# `representation_size = None` and build no such layer. The head is the one key it treats
+# specially, through `zero_head` (a section below).
 #
 # The table below is the whole correspondence, printed by code from one list of rows. The list
 # is also *checked*: the `vit_core` column, expanded for every block, must name every tensor of a
@@ -293,19 +323,19 @@ assert all(torch.allclose(a.sum(-1), torch.ones(())) for a in attentions)  # sof
 
 # %%
 MAPPING = [  # (their module, their parameter, vit_core parameter, npz key, npz shape, conversion)
-    ("Embeddings", "patch_embeddings.weight", "patch_embed.proj.weight", "embedding/kernel", "(p, p, C, D)", "HWIO -> OIHW: permute(3, 2, 0, 1)"),
+    ("Embeddings", "patch_embeddings.weight", "patch_embed.proj.weight", "embedding/kernel", "(P, P, C, D)", "HWIO -> OIHW: permute(3, 2, 0, 1)"),
     ("Embeddings", "patch_embeddings.bias", "patch_embed.proj.bias", "embedding/bias", "(D,)", "as is"),
     ("Embeddings", "cls_token", "cls_token", "cls", "(1, 1, D)", "as is"),
-    ("Embeddings", "position_embeddings", "pos_embed", "Transformer/posembed_input/pos_embedding", "(1, N, D)", "as is; resized if the grid differs"),
+    ("Embeddings", "position_embeddings", "pos_embed", "Transformer/posembed_input/pos_embedding", "(1, T, D)", "as is; resized if the grid differs"),
     ("Block", "attention_norm.weight", "encoder.blocks.{i}.norm1.weight", "{blk}/LayerNorm_0/scale", "(D,)", "as is"),
     ("Block", "attention_norm.bias", "encoder.blocks.{i}.norm1.bias", "{blk}/LayerNorm_0/bias", "(D,)", "as is"),
-    ("Attention", "query.weight", "encoder.blocks.{i}.attn.qkv.weight", "{blk}/{mha}/query/kernel", "(D, heads, d_h)", "reshape (D, D), transpose -> rows 0:D"),
-    ("Attention", "key.weight", "encoder.blocks.{i}.attn.qkv.weight", "{blk}/{mha}/key/kernel", "(D, heads, d_h)", "reshape (D, D), transpose -> rows D:2D"),
-    ("Attention", "value.weight", "encoder.blocks.{i}.attn.qkv.weight", "{blk}/{mha}/value/kernel", "(D, heads, d_h)", "reshape (D, D), transpose -> rows 2D:3D"),
-    ("Attention", "query.bias", "encoder.blocks.{i}.attn.qkv.bias", "{blk}/{mha}/query/bias", "(heads, d_h)", "flatten -> entries 0:D"),
-    ("Attention", "key.bias", "encoder.blocks.{i}.attn.qkv.bias", "{blk}/{mha}/key/bias", "(heads, d_h)", "flatten -> entries D:2D"),
-    ("Attention", "value.bias", "encoder.blocks.{i}.attn.qkv.bias", "{blk}/{mha}/value/bias", "(heads, d_h)", "flatten -> entries 2D:3D"),
-    ("Attention", "out.weight", "encoder.blocks.{i}.attn.proj.weight", "{blk}/{mha}/out/kernel", "(heads, d_h, D)", "reshape (D, D), transpose"),
+    ("Attention", "query.weight", "encoder.blocks.{i}.attn.qkv.weight", "{blk}/{mha}/query/kernel", "(D, h, d_h)", "reshape (D, D), transpose -> rows 0:D"),
+    ("Attention", "key.weight", "encoder.blocks.{i}.attn.qkv.weight", "{blk}/{mha}/key/kernel", "(D, h, d_h)", "reshape (D, D), transpose -> rows D:2D"),
+    ("Attention", "value.weight", "encoder.blocks.{i}.attn.qkv.weight", "{blk}/{mha}/value/kernel", "(D, h, d_h)", "reshape (D, D), transpose -> rows 2D:3D"),
+    ("Attention", "query.bias", "encoder.blocks.{i}.attn.qkv.bias", "{blk}/{mha}/query/bias", "(h, d_h)", "flatten -> entries 0:D"),
+    ("Attention", "key.bias", "encoder.blocks.{i}.attn.qkv.bias", "{blk}/{mha}/key/bias", "(h, d_h)", "flatten -> entries D:2D"),
+    ("Attention", "value.bias", "encoder.blocks.{i}.attn.qkv.bias", "{blk}/{mha}/value/bias", "(h, d_h)", "flatten -> entries 2D:3D"),
+    ("Attention", "out.weight", "encoder.blocks.{i}.attn.proj.weight", "{blk}/{mha}/out/kernel", "(h, d_h, D)", "reshape (D, D), transpose"),
     ("Attention", "out.bias", "encoder.blocks.{i}.attn.proj.bias", "{blk}/{mha}/out/bias", "(D,)", "as is"),
     ("Block", "ffn_norm.weight", "encoder.blocks.{i}.norm2.weight", "{blk}/LayerNorm_2/scale", "(D,)", "as is"),
     ("Block", "ffn_norm.bias", "encoder.blocks.{i}.norm2.bias", "{blk}/LayerNorm_2/bias", "(D,)", "as is"),
@@ -362,64 +392,157 @@ DIFFERENCES = [
      "ViTConfig.dropout, same positions"),
     ("hybrid ResNet stem", "Embeddings(hybrid) runs a ResNet-v2 (GroupNorm, weight-standardised convs)",
      "not modelled: patches come from pixels only"),
-    ("attention weights", "vis=True at construction; forward always returns a pair",
+    ("attention weights", "forward returns (logits, weights); the list is empty unless vis=True",
      "return_attention=True at call time; logits alone otherwise"),
     ("q/k/v projections", "three Linear layers query/key/value", "one fused qkv Linear (3D outputs)"),
     ("final LayerNorm", "inside Encoder (encoder_norm)", "on the ViT (model.norm)"),
-    ("loss", "forward(x, labels) returns the cross-entropy", "the training loop computes it"),
-    ("init", "Xavier-uniform MLP, PyTorch-default attention, zero cls/pos", "trunc-normal 0.02, zero biases"),
+    ("loss", "forward(x, labels) returns the cross-entropy alone", "the training loop computes it"),
+    ("init", "Xavier-uniform MLP, PyTorch-default attention and head, zero cls/pos",
+     "trunc-normal 0.02, zero biases"),
     ("loading", "each module's load_from copies in place", "vit_core.from_google_npz builds a checked model"),
-    ("pos-embedding resize", "scipy.ndimage.zoom, order=1 (linear)", "F.interpolate, bicubic"),
+    ("pos-embedding resize", "scipy.ndimage.zoom, order=1 (linear, corners aligned)",
+     "F.interpolate, bicubic, cell centres"),
+    ("head for a new task", "zero_head=True: zeros (their train.py)",
+     "num_classes=k: trunc-normal 0.02; replace_head(zero_init=True): zeros"),
 ]
 print_table(DIFFERENCES, ("what", "jeonsworld modeling.py", "vit_core"))
 
 # %% [markdown]
-# The first row is the only one that changes results with the published configs: with
-# `dropout_rate = 0.1` and `attention_dropout_rate = 0.0`, their attention output is never
-# dropped during training, while a `vit_core` model with `dropout=0.1` drops it. At evaluation
-# time (`model.eval()`) dropout is off in both and the two compute the same function — which is
-# what the loader test below relies on.
+# **What this shows.** Loaded with the same weights and run in `eval()` mode, the two compute
+# the same function: dropout is off, and the other rows are packaging. In training mode the
+# first row matters: with `dropout_rate = 0.1` and `attention_dropout_rate = 0.0`, their
+# attention output is never dropped, while a `vit_core` model with `dropout=0.1` drops it. The
+# init, resize and head rows change where training *starts*, not the function a given set of
+# weights computes. The table lists what this notebook compared; it is not a proof that
+# nothing else differs (the round trip below is the proof, for inference).
 #
 # ## Position embeddings when the image size changes
 #
-# A checkpoint trained at 224 px with 16 px patches has a $14 \times 14$ grid of position
-# embeddings (plus CLS): $N = 197$. Fine-tuning at 384 px needs a $24 \times 24$ grid. Both
-# codes keep the CLS position as it is, reshape the rest into a $g \times g$ image with $D$
-# channels, and resample it:
+# A checkpoint trained at $H = 224$ with $P = 16$ has $G = 14$: 196 patch positions plus CLS,
+# $T = 197$. Fine-tuning at 384 px needs $G' = 24$. Every library below keeps the CLS position
+# as it is, reshapes the rest into a $G \times G$ image with $D$ channels, and resamples it to
+# $G' \times G'$. They differ in the kernel and in *where* the old samples sit on the new grid:
 #
-# - theirs calls `scipy.ndimage.zoom(grid, (g'/g, g'/g, 1), order=1)`: a linear spline in
-#   which the corner samples of the old grid land on the corners of the new one — the same as
-#   bilinear `F.interpolate(..., align_corners=True)`;
-# - ours (`vit_core.resize_pos_embed`) uses bicubic `F.interpolate` with `align_corners=False`,
-#   which treats each embedding as the centre of a cell (timm and torchvision resize this way).
+# - **corners aligned** (`align_corners=True`): the centres of the old grid's corner cells land
+#   on the centres of the new grid's corner cells, so the old grid is stretched over the new one;
+# - **cell centres** (`align_corners=False`): every cell keeps its centre at the same place in
+#   the image, which is what a patch position means; at the border the resize extrapolates by
+#   half a cell.
 #
-# Trained position embeddings are smooth over the grid, so we show the difference on a smooth
-# stand-in: a 2-D sine-cosine embedding (not trained weights).
+# jeonsworld calls `scipy.ndimage.zoom(grid, (G'/G, G'/G, 1), order=1)`
+# ([L312–L320](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L312-L320)),
+# a linear spline with the corners aligned. The cell below reads what the other libraries do
+# from their installed source: the lines that choose the kernel and the alignment, with file
+# and line number, and asserts the settings the text relies on.
 
 # %%
+import inspect
+
+import timm
+import torchvision
+import transformers
+from timm.layers import resample_abs_pos_embed
+from torchvision.models.vision_transformer import interpolate_embeddings
+from transformers.models.vit import modeling_vit
+
+RESIZERS = {  # library -> the function that resizes position embeddings
+    f"torchvision {torchvision.__version__}": interpolate_embeddings,
+    f"timm {timm.__version__}": resample_abs_pos_embed,
+    f"transformers {transformers.__version__}": modeling_vit.ViTEmbeddings.interpolate_pos_encoding,
+    "vit_core": resize_pos_embed,
+}
+for library, function in RESIZERS.items():
+    lines, first = inspect.getsourcelines(function)
+    path = Path(inspect.getsourcefile(function))
+    print(f"{library}: {function.__qualname__} in .../{'/'.join(path.parts[-3:])}")
+    for number, line in enumerate(lines, start=first):
+        if any(word in line for word in ("mode=", "align_corners", "antialias", "interpolation:")):
+            print(f"    L{number}: {line.strip()}")
+defaults = inspect.signature(resample_abs_pos_embed).parameters
+assert "align_corners=True" in inspect.getsource(interpolate_embeddings)  # torchvision: corners aligned
+assert defaults["align_corners"].default is None and defaults["antialias"].default is True  # timm: centres, AA
+assert 'align_corners=False' in inspect.getsource(modeling_vit.ViTEmbeddings.interpolate_pos_encoding)
+
+# %% [markdown]
+# So: **torchvision** resizes bicubically with the corners aligned (`align_corners=True`), like
+# jeonsworld but with a cubic kernel; **timm** resizes bicubically at cell centres
+# (`align_corners=None`, which `F.interpolate` treats as `False`) with `antialias=True`, which
+# switches PyTorch to a different bicubic kernel even when upsampling; **HuggingFace** and
+# **`vit_core`** use plain bicubic at cell centres. Trained position embeddings vary smoothly
+# over the grid, so we compare the five on a smooth stand-in whose value is known *between*
+# the cells: a 2-D sine-cosine embedding (not trained weights), resized from $14 \times 14$ to
+# $24 \times 24$, and measured against the same formula evaluated at the new patch centres.
+
+# %%
+def sincos_at(xs: torch.Tensor, ys: torch.Tensor, dim: int) -> torch.Tensor:
+    """(len(ys) * len(xs), dim) sine-cosine embedding at continuous grid coordinates (cells)."""
+    y, x = torch.meshgrid(ys.double(), xs.double(), indexing="ij")  # (rows, cols) each
+    freqs = 1.0 / 10 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))  # periods from 2π to about 54 cells
+    angles = torch.cat([x.reshape(-1, 1) * freqs, y.reshape(-1, 1) * freqs], dim=1)  # (rows*cols, D/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (rows*cols, D)
+
+
 def sincos_pos_embed(grid: int, dim: int) -> torch.Tensor:
-    """A smooth (1, 1 + grid*grid, dim) stand-in for trained position embeddings."""
-    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")  # (g, g) each
-    freqs = 1.0 / 10 ** (torch.arange(dim // 4) / (dim // 4))  # (dim/4,) wavelengths 1..10 cells
-    angles = torch.cat([xs.reshape(-1, 1) * freqs, ys.reshape(-1, 1) * freqs], dim=1)  # (g*g, dim/2)
-    patch = torch.cat([angles.sin(), angles.cos()], dim=1)  # (g*g, dim)
-    return torch.cat([torch.zeros(1, dim), patch])[None]  # (1, 1 + g*g, dim): CLS position first
+    """A smooth (1, 1 + G*G, D) stand-in for trained position embeddings."""
+    cells = torch.arange(grid)
+    return torch.cat([torch.zeros(1, dim), sincos_at(cells, cells, dim)])[None]  # CLS position first
+
 
 def resize_like_jeonsworld(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
     """Their recipe in torch: linear resampling with the corners aligned."""
-    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]  # (1, 1, D), (1, g*g, D)
+    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]  # (1, 1, D), (1, G*G, D)
     g = math.isqrt(patch_pos.shape[1])
-    grid = rearrange(patch_pos, "1 (h w) d -> 1 d h w", h=g)  # (1, D, g, g)
+    grid = rearrange(patch_pos, "1 (h w) d -> 1 d h w", h=g)  # (1, D, G, G)
     grid = F.interpolate(grid, size=(new_grid, new_grid), mode="bilinear", align_corners=True)
-    return torch.cat([cls_pos, rearrange(grid, "1 d h w -> 1 (h w) d")], dim=1)  # (1, 1 + g'*g', D)
+    return torch.cat([cls_pos, rearrange(grid, "1 d h w -> 1 (h w) d")], dim=1)  # (1, 1 + G'*G', D)
 
-old_grid, new_grid = 14, 24
-pos = sincos_pos_embed(old_grid, 64)
-theirs, ours = resize_like_jeonsworld(pos, new_grid), resize_pos_embed(pos, new_grid)
-assert theirs.shape == ours.shape == (1, 1 + new_grid ** 2, 64)
-assert torch.equal(theirs[:, 0], pos[:, 0]) and torch.equal(ours[:, 0], pos[:, 0])  # CLS kept
-print(f"{old_grid}x{old_grid} -> {new_grid}x{new_grid}: max |ours - theirs| = {(ours - theirs).abs().max():.3f} "
-      f"(values lie in [-1, 1])")
+
+def resize_like_huggingface(pos_embed: torch.Tensor, new_grid: int, patch: int = 16) -> torch.Tensor:
+    """transformers' ViTEmbeddings.interpolate_pos_encoding, called on a ViTEmbeddings holding pos_embed."""
+    g, dim = math.isqrt(pos_embed.shape[1] - 1), pos_embed.shape[2]
+    embeddings = modeling_vit.ViTEmbeddings(transformers.ViTConfig(hidden_size=dim, image_size=g * patch,
+                                                                   patch_size=patch))
+    embeddings.position_embeddings.data.copy_(pos_embed)
+    size = new_grid * patch
+    with torch.no_grad():
+        return embeddings.interpolate_pos_encoding(torch.zeros(1, 1 + new_grid ** 2, dim), size, size)
+
+
+old_grid, new_grid, dim = 14, 24, 64
+pos = sincos_pos_embed(old_grid, dim)
+resized = {
+    "jeonsworld: linear, corners": resize_like_jeonsworld(pos, new_grid),
+    "torchvision: bicubic, corners": interpolate_embeddings(
+        new_grid * 16, 16, {"encoder.pos_embedding": pos.clone()})["encoder.pos_embedding"],
+    "timm: bicubic AA, centres": resample_abs_pos_embed(pos, (new_grid, new_grid), num_prefix_tokens=1),
+    "HuggingFace: bicubic, centres": resize_like_huggingface(pos, new_grid),
+    "vit_core: bicubic, centres": resize_pos_embed(pos, new_grid),
+}
+centres = (torch.arange(new_grid) + 0.5) * old_grid / new_grid - 0.5  # new patch centres, in old cells
+truth = sincos_at(centres, centres, dim).view(new_grid, new_grid, dim)  # the stand-in's own value there
+border = torch.ones(new_grid, new_grid, dtype=torch.bool)
+border[1:-1, 1:-1] = False
+errors = {}
+ours = resized["vit_core: bicubic, centres"]
+print(f"{old_grid}x{old_grid} -> {new_grid}x{new_grid}, D = {dim}; |resized - formula at the new patch centres|:")
+print(f"{'':<31}{'mean':>8}{'interior max':>14}{'border max':>12}{'max |x - vit_core|':>20}")
+for name, value in resized.items():
+    assert value.shape == (1, 1 + new_grid ** 2, dim) and torch.equal(value[:, 0], pos[:, 0])  # CLS kept
+    error = (value[0, 1:].view(new_grid, new_grid, dim) - truth).abs()  # (G', G', D)
+    errors[name] = error
+    print(f"{name:<31}{error.mean():>8.4f}{error[~border].max():>14.3f}{error[border].max():>12.3f}"
+          f"{max_diff(value, ours):>20.2e}")
+corners_bicubic = F.interpolate(rearrange(pos[:, 1:], "1 (h w) d -> 1 d h w", h=old_grid), size=(new_grid, new_grid),
+                                mode="bicubic", align_corners=True)  # (1, D, G', G')
+timm_plain = resample_abs_pos_embed(pos, (new_grid, new_grid), num_prefix_tokens=1, antialias=False)
+print(f"\ntorchvision vs bicubic align_corners=True: max |diff| = "
+      f"{max_diff(resized['torchvision: bicubic, corners'][0, 1:], rearrange(corners_bicubic, '1 d h w -> (h w) d')):.1e}")
+print(f"HuggingFace vs vit_core: max |diff| = {max_diff(resized['HuggingFace: bicubic, centres'], ours):.1e}")
+print(f"timm with antialias=False vs vit_core: max |diff| = {max_diff(timm_plain, ours):.1e}; "
+      f"with timm's default antialias=True: {max_diff(resized['timm: bicubic AA, centres'], ours):.1e}")
+assert max_diff(resized["HuggingFace: bicubic, centres"], ours) < 1e-6 and max_diff(timm_plain, ours) < 1e-6
+mean_error = {name: e.mean().item() for name, e in errors.items()}
+assert max(mean_error[n] for n in mean_error if "centres" in n) < min(mean_error[n] for n in mean_error if "corners" in n)
 
 # %% [markdown]
 # If `scipy` is installed, we can check the claim that their `ndimage.zoom` call equals the
@@ -432,33 +555,70 @@ try:
 except ImportError:
     print("scipy is not installed: skipping the ndimage.zoom comparison (pip install scipy to run it)")
 else:
-    grid = pos[0, 1:].reshape(old_grid, old_grid, -1).double().numpy()  # (g, g, D), as they reshape it
-    zoomed = ndimage.zoom(grid, (new_grid / old_grid, new_grid / old_grid, 1), order=1)  # (g', g', D)
+    grid = pos[0, 1:].reshape(old_grid, old_grid, -1).double().numpy()  # (G, G, D), as they reshape it
+    zoomed = ndimage.zoom(grid, (new_grid / old_grid, new_grid / old_grid, 1), order=1)  # (G', G', D)
+    theirs = resized["jeonsworld: linear, corners"]
     diff = np.abs(zoomed.reshape(-1, zoomed.shape[-1]) - theirs[0, 1:].double().numpy()).max()
-    print(f"scipy.ndimage.zoom(order=1) vs bilinear align_corners=True: max |diff| = {diff:.1e}")
+    print(f"scipy {__import__('scipy').__version__}: ndimage.zoom(order=1) vs bilinear align_corners=True: "
+          f"max |diff| = {diff:.1e}")
     assert diff < 1e-5
 
+# %% [markdown]
+# The figure puts the geometry beside its consequence. Left: for each column of the new grid,
+# where the resize reads the old grid, relative to the centre of that column's own patch
+# (in old cells; from the two conventions' formulas). Right: each library's error against the
+# stand-in's formula, averaged over channels and rows, for each new column (measured above).
+
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-channel = 2  # one embedding channel, shown as an image over the patch grid
-panels = [(pos, old_grid, f"original {old_grid}x{old_grid}"),
-          (theirs, new_grid, "jeonsworld: linear, corners aligned"),
-          (ours, new_grid, "vit_core: bicubic")]
-for ax, (p, g, title) in zip(axes, panels):
-    ax.imshow(p[0, 1:, channel].reshape(g, g).numpy(), cmap="RdBu", vmin=-1, vmax=1)
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-fig.suptitle("Resizing position embeddings (smooth sine-cosine stand-in, channel 2)", fontsize=10)
+columns = torch.arange(new_grid, dtype=torch.float64)
+patch_centre = (columns + 0.5) * old_grid / new_grid - 0.5  # where column j's patch centre is, in old cells
+read_at = {"corners aligned": columns * (old_grid - 1) / (new_grid - 1),  # align_corners=True
+           "cell centres": patch_centre}                                 # align_corners=False
+fig, (ax_read, ax_error) = plt.subplots(1, 2, figsize=(11, 4))
+for (name, where), colour in zip(read_at.items(), ("C0", "C3")):
+    ax_read.plot(columns, where - patch_centre, "o-", ms=4, color=colour,
+                 label=f"{name}: " + ("jeonsworld, torchvision" if "corners" in name else "timm, HF, vit_core"))
+ax_read.set_xlabel(f"column of the new {new_grid}x{new_grid} grid")
+ax_read.set_ylabel("read position - patch centre (old cells)")
+ax_read.set_title(f"where the {old_grid} -> {new_grid} resize reads", fontsize=10)
+ax_read.legend(fontsize=9)
+markers = ["s", "D", "^", "v", "."]
+for (name, error), marker, colour in zip(errors.items(), markers, ("C0", "C1", "C2", "C3", "C4")):
+    ax_error.plot(columns, error.mean(dim=(0, 2)), marker=marker, ms=4, color=colour, label=name)
+ax_error.set_xlabel(f"column of the new {new_grid}x{new_grid} grid")
+ax_error.set_ylabel("mean |resized - formula|")
+ax_error.set_ylim(bottom=0)
+ax_error.set_title("error against the stand-in's formula (measured)", fontsize=10)
+ax_error.legend(fontsize=9, ncol=2, loc="upper center")
+ax_error.set_ylim(top=1.7 * max(e.mean(dim=(0, 2)).max().item() for e in errors.values()))
+for ax in (ax_read, ax_error):
+    ax.tick_params(labelsize=9)
+    ax.grid(alpha=0.3)
+fig.suptitle("Resizing position embeddings (right: a smooth sine-cosine stand-in, not trained weights)",
+             fontsize=11)
 fig.tight_layout()
 save_figure(fig, FIGURES / "10_reading_jeonsworld_modeling_pos_resize")
 plt.show()
+shift = (read_at["corners aligned"] - patch_centre).abs().max().item()
+print(f"corner alignment reads up to {shift:.3f} old cells away from the patch's own centre (at the edges), "
+      f"0 at the middle; cell centres read exactly there")
+assert abs(shift - 0.5 * (1 - old_grid / new_grid)) < 1e-9
 
 # %% [markdown]
-# The two agree in the middle and differ most near the border: aligning the corners stretches
-# the old grid to the new grid's outermost cells, while cell-centre resampling extrapolates
-# half a cell there. Both are reasonable; a checkpoint fine-tuned with one and resized with the
-# other starts a little off, which a few fine-tuning steps repair.
-#
+# **What this shows.** The corner-aligned resizes (jeonsworld, torchvision) stretch the old
+# grid: near the image edges they read a fraction of an old cell away from the patch's own
+# position (left; the printed line gives the largest offset), and their error against the
+# formula is larger there and on average (right; the table above has the numbers; the
+# interpolation kernel adds its own error everywhere). HuggingFace and `vit_core` give the same
+# numbers, and timm differs from both only through its anti-aliased kernel. What it does not
+# show: which convention is better for *trained* embeddings, which are no formula, or what
+# accuracy a resized checkpoint keeps. The ViT paper resizes and then fine-tunes at the new
+# resolution (its section *Fine-tuning and higher resolution*), and says only that the
+# interpolation follows each embedding's location in the original image; notebook 02 measures
+# what resizing alone, without fine-tuning, does to a trained model. The practical caveat: to
+# reproduce a library's logits at a new size, resize the way that library does.
+
+# %% [markdown]
 # ## Proving the loader: write a `vit_core` model into Google's format, read it back
 #
 # We have no Google checkpoint here, but we can make a file in exactly their format:
@@ -467,8 +627,8 @@ plt.show()
 # $K = W^\top$, for the patch convolution OIHW $\to$ HWIO (axes $(2, 3, 1, 0)$), and for attention
 # split the fused weight into $W_Q, W_K, W_V$ and give each transposed kernel its heads axis back:
 #
-# $$K_Q = W_Q^\top \in \mathbb{R}^{D \times D} \;\longrightarrow\; \mathbb{R}^{D \times \text{heads} \times d_h},
-# \qquad K_O = W_O^\top \;\longrightarrow\; \mathbb{R}^{\text{heads} \times d_h \times D}.$$
+# $$K_Q = W_Q^\top \in \mathbb{R}^{D \times D} \;\longrightarrow\; \mathbb{R}^{D \times h \times d_h},
+# \qquad K_O = W_O^\top \;\longrightarrow\; \mathbb{R}^{h \times d_h \times D}.$$
 #
 # If `from_google_npz` then rebuilds a model with the same logits, both directions are right.
 #
@@ -490,13 +650,15 @@ print_table([(k, str(v.shape)) for k, v in arrays.items()
             ("npz key", "shape"))
 
 # %% [markdown]
-# The shapes are the published format's, for our sizes ($p = 4$, $C = 3$, $D = 64$, 4 heads of
-# $d_h = 16$, $D_\text{mlp} = 128$, $N = 65$, 10 classes):
+# The shapes are the published format's, for this notebook's sizes (the symbols printed near
+# the top: $P$, $C$, $D$, $h$, $d_h$, $D_\text{mlp}$, $T$ and the number of classes):
 
 # %%
-p, C, D, heads, d_h, D_mlp = config.patch_size, config.in_channels, config.dim, config.heads, config.dim // config.heads, config.mlp_dim
+P, C, D, h, d_h, D_mlp = (config.patch_size, config.in_channels, config.dim, config.heads,
+                          config.dim // config.heads, config.mlp_dim)
+heads = h
 expected_shapes = {
-    "embedding/kernel": (p, p, C, D), "embedding/bias": (D,), "cls": (1, 1, D),
+    "embedding/kernel": (P, P, C, D), "embedding/bias": (D,), "cls": (1, 1, D),
     "Transformer/posembed_input/pos_embedding": (1, config.seq_len, D),
     "Transformer/encoderblock_1/LayerNorm_0/scale": (D,),
     "Transformer/encoderblock_1/MultiHeadDotProductAttention_1/query/kernel": (D, heads, d_h),
@@ -511,6 +673,12 @@ expected_shapes = {
 for key, shape in expected_shapes.items():
     assert arrays[key].shape == shape, f"{key}: {arrays[key].shape} != {shape}"
 print(f"all {len(expected_shapes)} checked shapes match the Google layout")
+
+# %% [markdown]
+# **What this shows.** Our weights, rewritten with the inverse conversions, have exactly the
+# shapes of the published format. Shapes alone cannot catch a transposed square matrix or two
+# swapped tensors of the same shape (exercise 1 makes that mistake on purpose); the logits
+# below can.
 
 # %% [markdown]
 # Save it with `np.savez` (exactly how the public checkpoints are stored: one array per key,
@@ -531,9 +699,9 @@ assert loaded.config == config
 batch = torch.randn(8, 3, 32, 32)
 with torch.no_grad():
     direct, via_npz = model(batch), loaded(batch)
-max_diff = (direct - via_npz).abs().max().item()
-print(f"logits of the model built directly vs loaded from the npz: max |diff| = {max_diff:.2e}")
-assert max_diff <= 1e-5
+roundtrip_diff = (direct - via_npz).abs().max().item()
+print(f"logits of the model built directly vs loaded from the npz: max |diff| = {roundtrip_diff:.2e}")
+assert roundtrip_diff <= 1e-5
 
 # %% [markdown]
 # A loader that passes on good input must also *fail* on bad input, loudly. Drop one array and
@@ -549,9 +717,15 @@ else:
     raise AssertionError("from_google_npz accepted a checkpoint with a missing array")
 
 # %% [markdown]
+# **What this shows.** Writing and reading back gives the same logits (the printed difference),
+# and a missing array is refused by name. Both directions are checked against each other, so a
+# mistake made the same way in both (say, both using the wrong heads order) would pass; what
+# rules that out is the fixed Google layout the shapes were checked against, and, with a real
+# checkpoint, sensible predictions (the full-profile cell at the end).
+#
 # Fine-tuning at a new resolution is the other common use: `image_size=` resizes the position
-# embeddings right after loading (bicubic, as above), and `num_classes=` starts a fresh head —
-# what their `zero_head=True` is for.
+# embeddings right after loading (bicubic at cell centres, as above), and `num_classes=` drops
+# the file's head and starts a fresh one.
 
 # %%
 bigger = from_google_npz(npz_path, num_classes=2, image_size=48)
@@ -563,6 +737,49 @@ assert bigger.pos_embed.shape == (1, 1 + 12 ** 2, config.dim) and out.shape == (
 assert torch.equal(bigger.cls_token, model.cls_token)  # the backbone came from the file
 
 # %% [markdown]
+# ## `zero_head`: why their fine-tuning starts from a zero head
+#
+# Their `train.py`
+# ([L58–L65](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/train.py#L58-L65))
+# builds `VisionTransformer(config, img_size, zero_head=True, num_classes=num_classes)` with 10
+# or 100 classes (CIFAR-10 or CIFAR-100) and then calls `load_from` on a Google checkpoint, whose
+# head has the 21843 ImageNet-21k classes or the 1000 of ImageNet-1k. `load_from` copies each
+# array in place with `copy_`, which needs equal shapes, so copying that head into a 10-class
+# `Linear` fails; `zero_head=True` skips the file's head and sets the new one to zeros
+# ([L285–L290](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L285-L290)).
+# Zeros, rather than `nn.Linear`'s random init, follow the ViT paper (Dosovitskiy et al., 2021,
+# section *Fine-tuning and higher resolution*): for fine-tuning, the pre-trained prediction head
+# is removed and a zero-initialised $D \times K$ layer attached, $K$ being the number of
+# downstream classes. So `zero_head` is there because the class count changes; it has nothing
+# to do with `pre_logits`, which is never read either way. The cell shows the failing copy,
+# then what `vit_core` does.
+
+# %%
+file_head = torch.from_numpy(arrays["head/kernel"]).t()  # (10, D): the file's 10-class head as a Linear weight
+new_head = nn.Linear(config.dim, 2)  # a 2-class task
+try:
+    with torch.no_grad():
+        new_head.weight.copy_(file_head)  # what load_from does with zero_head=False
+except RuntimeError as error:
+    print(f"copy_ of the file's {tuple(file_head.shape)} head into a {tuple(new_head.weight.shape)} Linear "
+          f"fails: {str(error).splitlines()[0]}")
+else:
+    raise AssertionError("a 10-class head was copied into a 2-class Linear")
+print(f"vit_core from_google_npz(num_classes=2): fresh head, weight std {bigger.head.weight.std():.4f} "
+      f"(trunc-normal 0.02), bias max |b| {bigger.head.bias.abs().max():.1f}")
+replace_head(bigger, 2, zero_init=True)  # what zero_head=True gives
+print(f"after vit_core.train.replace_head(model, 2, zero_init=True): max |weight| = "
+      f"{bigger.head.weight.abs().max():.1f}, max |bias| = {bigger.head.bias.abs().max():.1f}")
+assert bigger.head.weight.abs().max() == 0 and bigger.head.bias.abs().max() == 0
+
+# %% [markdown]
+# **What this shows.** A head cannot be carried over to a task with another number of classes;
+# both codes start a new one. A zero head makes every class equally likely at the first step,
+# and (exercise 3) sends no gradient into the backbone until the head itself has moved, so the
+# pre-trained features are not disturbed by a random head's gradients. Whether zeros beat a small
+# random init on a given task is not measured here.
+
+# %% [markdown]
 # ## A real checkpoint (full profile, if you have one)
 #
 # The public checkpoints are in Google's `vit_models` bucket
@@ -572,13 +789,18 @@ assert torch.equal(bigger.cls_token, model.cls_token)  # the backbone came from 
 # (384 px, 1000 classes, about 350 MB; `ViT-B_16-224.npz` beside it is the 224 px one). Put it
 # at `data/ViT-B_16.npz` and run this notebook in the full profile: the cell below loads it and
 # classifies a few CIFAR-10 test images (32 px upscaled, so expect rough guesses). Google's
-# models take inputs scaled to $[-1, 1]$, i.e. mean 0.5 and standard deviation 0.5 per channel.
+# models take inputs scaled to $[-1, 1]$: the cell prints the per-channel mean and standard
+# deviation that do it, the ones jeonsworld's data pipeline uses
+# ([`utils/data_utils.py` L19, L24](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/utils/data_utils.py#L17-L25)).
 #
 # Hybrid (R50+ViT) checkpoints carry the ResNet's `conv_root/*`, `gn_root/*` and `block*/...`
 # arrays; `vit_core` has no ResNet stem, so we refuse those explicitly.
 
 # %%
 checkpoint = DATA / "ViT-B_16.npz"
+GOOGLE_MEAN, GOOGLE_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # pixels in [0, 1] -> [-1, 1]
+print(f"Google ViT inputs: mean {GOOGLE_MEAN}, std {GOOGLE_STD}, so [0, 1] -> "
+      f"[{(0 - GOOGLE_MEAN[0]) / GOOGLE_STD[0]:g}, {(1 - GOOGLE_MEAN[0]) / GOOGLE_STD[0]:g}]")
 if env.is_smoke():
     print("smoke profile: the real-checkpoint demo is skipped; the npz built above was used.")
 elif not checkpoint.is_file():
@@ -609,7 +831,7 @@ if not env.is_smoke() and checkpoint.is_file() and vit.config.num_classes == 100
     test_images, test_labels = load_tensors("cifar10", "test", DATA, download=env.downloads_allowed())
     picked = torch.arange(0, len(test_labels), len(test_labels) // 8)[:8]
     loader = TensorLoader(test_images[picked], test_labels[picked], 8, train=False, image_size=vit.config.image_size,
-                          mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), device="cpu")
+                          mean=GOOGLE_MEAN, std=GOOGLE_STD, device="cpu")
     x, y = next(iter(loader))
     with torch.no_grad():
         top = vit(x).softmax(-1).topk(1)
@@ -632,5 +854,70 @@ else:
 # - Google's npz format is PyTorch's layout transposed: Dense kernels `(in, out)`, convolutions
 #   HWIO, attention kernels with a separate heads axis. The table above is the complete map.
 # - A loader is proved by a round trip: our weights went into that format and came back
-#   through `vit_core.from_google_npz` with logits equal to within $10^{-5}$, and a file with a
-#   missing array was refused by name.
+#   through `vit_core.from_google_npz` with logits equal to within the asserted $10^{-5}$, and a
+#   file with a missing array was refused by name.
+# - Position embeddings are resized two ways in the wild: corners aligned (jeonsworld,
+#   torchvision) or cell centres (timm, HuggingFace, `vit_core`), with linear, bicubic or
+#   anti-aliased bicubic kernels; the source lines and the differences were printed above.
+# - `zero_head=True` exists because a fine-tuning task has another number of classes than the
+#   checkpoint's head; zeros are the ViT paper's choice for the new head.
+#
+# ## Exercises
+#
+# 1. **A mistake shapes cannot catch.** Swap the query and key kernels of block 0 in the
+#    `arrays` written above (both are $(D, h, d_h)$) and load the result with
+#    `from_google_npz`. Does the loader notice? Do the logits change?
+# 2. **Corners aligned, exactly.** Resize the $14 \times 14$ stand-in `pos` to $24 \times 24$
+#    with bicubic `F.interpolate`, once with `align_corners=True` and once with `False`. Show
+#    that only the first keeps the four corner embeddings exactly, and explain why from where
+#    each puts the new samples.
+# 3. **What a zero head does to the first step.** Load the npz with a fresh 5-class head, zero
+#    it with `replace_head(..., zero_init=True)`, and take one backward pass of the
+#    cross-entropy on a random batch. Which parameters get a non-zero gradient, and what is
+#    the predicted distribution?
+#
+# Solutions follow; CI runs them and asserts what they claim.
+
+# %% [markdown]
+# ---
+# ### Solutions (run by CI)
+
+# %%
+# Exercise 1: query and key kernels have the same shape, so a loader that reads shapes cannot
+# tell them apart. The file loads, and the logits change: attention now scores k·q instead of q·k.
+block0 = "Transformer/encoderblock_0/MultiHeadDotProductAttention_1"
+swapped = dict(arrays)
+swapped[f"{block0}/query/kernel"], swapped[f"{block0}/key/kernel"] = arrays[f"{block0}/key/kernel"], arrays[f"{block0}/query/kernel"]
+swapped_model = from_google_npz(swapped)  # no error: every key is present with the right shape
+with torch.no_grad():
+    gap = max_diff(swapped_model(batch), model(batch))
+print(f"loaded without complaint; max |logit change| from swapping q and k in block 0: {gap:.2e}")
+assert gap > 1e-3
+
+# %%
+# Exercise 2: with align_corners=True the new grid's corner samples sit exactly on the old corner
+# cells' centres, and a cubic (or linear) interpolant passes through its samples there. With
+# False they sit half a new cell inside the image's edge, between old samples (and beyond the
+# outermost old centre), so the value is interpolated.
+patch_grid = rearrange(pos[:, 1:], "1 (h w) d -> 1 d h w", h=old_grid)  # (1, D, 14, 14)
+corner_gap = {}
+for aligned in (True, False):
+    big = F.interpolate(patch_grid, size=(new_grid, new_grid), mode="bicubic", align_corners=aligned)  # (1, D, 24, 24)
+    corner_gap[aligned] = max(max_diff(big[..., i, j], patch_grid[..., k, l])
+                              for (i, k) in ((0, 0), (-1, -1)) for (j, l) in ((0, 0), (-1, -1)))
+    print(f"align_corners={aligned}: max |new corner - old corner| = {corner_gap[aligned]:.2e}")
+assert corner_gap[True] < 1e-6 and corner_gap[False] > 1e-3
+
+# %%
+# Exercise 3: with W = 0 the logits are all equal (softmax uniform), and the gradient reaching the
+# features is W^T (softmax - onehot) = 0, so only the head's weight and bias get a gradient.
+student = from_google_npz(npz_path, num_classes=5)
+replace_head(student, 5, zero_init=True)
+student.train()
+x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 5, (8,))
+logits = student(x)
+F.cross_entropy(logits, y).backward()
+with_grad = sorted(name for name, p in student.named_parameters() if p.grad is not None and p.grad.abs().max() > 0)
+print(f"predicted probabilities for the first image: {[round(p, 3) for p in logits.softmax(-1)[0].tolist()]}")
+print(f"parameters with a non-zero gradient: {with_grad}")
+assert torch.allclose(logits.softmax(-1), torch.full((8, 5), 0.2)) and with_grad == ["head.bias", "head.weight"]
