@@ -31,3 +31,11 @@ def test_keep_best_ignores_another_runs_best(tmp_path):
     second(model, {"test_acc": 0.2, "epoch": 1})
     saved = torch.load(tmp_path / "best.pt", weights_only=True)
     assert (saved["run_id"], saved["epoch"], saved["val_acc"]) == ("run B", 1, 0.2)
+
+
+def test_a_folder_left_by_another_run_is_not_resumed(tmp_path):
+    (tmp_path / "checkpoint.pt").write_text("left by seed 0")
+    recipes._claim(tmp_path, "seed 0")
+    assert (tmp_path / "checkpoint.pt").is_file()  # the same run: kept, fit resumes it
+    recipes._claim(tmp_path, "seed 1")
+    assert not (tmp_path / "checkpoint.pt").exists()  # another run: emptied

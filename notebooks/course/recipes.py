@@ -255,6 +255,17 @@ def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, dat
             "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
 
 
+def _claim(out_dir: Path, run_id: str) -> None:
+    """Mark out_dir as this run's folder; a folder left by another run (another seed, a
+    changed recipe) is emptied first, so nothing of that run is resumed or reported."""
+    marker = out_dir / "run_id.json"
+    if marker.is_file() and marker.read_text() != run_id:
+        print(f"{out_dir} holds another run (its recipe or seed differ): starting afresh")
+        for name in ("checkpoint.pt", "best.pt", "history.json", "record.json"):
+            (out_dir / name).unlink(missing_ok=True)
+    marker.write_text(run_id)
+
+
 def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress: bool = True) -> tuple[ViT, dict]:
     """Train `recipe` (resuming from out_dir if it holds a checkpoint), test once, write
     record.json; returns the tested model and its record."""
@@ -264,6 +275,7 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
     model = build_model(recipe, seed)
     config = replace(recipe.train, seed=seed)
     run_id = json.dumps({"recipe": asdict(recipe) | {"about": ""}, "train": asdict(config)}, sort_keys=True, default=str)
+    _claim(out_dir, run_id)
     keep = KeepBest(out_dir, run_id) if recipe.keep_best else None
     # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
     # (their recipes are fixed, nothing is selected on those curves).
