@@ -34,6 +34,12 @@
 #   `interpolate_pos_encoding`, the attention back-ends;
 # - how `vit_core.from_huggingface` turns a HuggingFace model or checkpoint into a `vit_core.ViT`
 #   with equal logits and attention weights.
+#
+# **Notation** (the series' table, notebook 01): image side $H = W$, patch side $P$, grid side
+# $G = H/P$, $N = G^2$ patches, $T = N + 1$ tokens, width $D$, $h$ heads of width $d_h = D/h$,
+# MLP width $D_\text{mlp}$, depth $L$, batch $B$. For `google/vit-base-patch16-224`: $H = 224$,
+# $P = 16$, $G = 14$, $N = 196$, $T = 197$, $D = 768$, $h = 12$, $d_h = 64$, $D_\text{mlp} = 3072$,
+# $L = 12$ (the config table below prints them from `transformers`).
 
 # %%
 # Setup: on Colab, clone the repository and install it (vit_core and the course harness);
@@ -131,14 +137,21 @@ print(f"\n{len(missing_now)} of the {len(V4_CLASSES)} 4.x classes are gone here:
       f"{', '.join(missing_now) or 'none'}")
 
 # %% [markdown]
+# **What this shows.** The count is how many 4.x class names the installed version no longer
+# defines (`hasattr` on the module). The right column, where each job went, is our reading of
+# the installed file, not something `inspect` derives; the sections below check it piece by
+# piece by running each class against `vit_core`.
+
+# %% [markdown]
 # ## The configuration: `ViTConfig`
 #
 # A HuggingFace model is built from a config object, saved beside the weights as `config.json`.
 # `transformers.ViTConfig` declares its fields as typed class attributes; their defaults *are*
 # ViT-B/16 at 224 px. The table puts each field beside the `vit_core.ViTConfig` field that
-# `from_huggingface` fills from it. Two defaults differ from the rest of this series: the
-# LayerNorm $\epsilon$ (torchvision, timm and Google's code use $10^{-6}$) and the activation,
-# whose name `"gelu"` HuggingFace maps to the exact, erf-based GELU, the one `vit_core` uses.
+# `from_huggingface` fills from it. Two defaults need a second look: the LayerNorm $\epsilon$,
+# where HuggingFace differs from torchvision, timm and `vit_core` (the cell builds a tiny model of
+# each and prints its default), and the activation, whose name `"gelu"` HuggingFace maps to the
+# exact, erf-based GELU, the one `vit_core` uses (checked on a grid of inputs).
 # The cell ends with `tiny_config`, a one-layer, 48-wide ViT at 224 px that later cells build
 # when they only need the names and shapes.
 
@@ -163,6 +176,17 @@ probe = torch.linspace(-6, 6, 1001)
 print(f"\nACT2FN['gelu'] is {type(ACT2FN['gelu']).__name__}; max |it - nn.GELU()| = "
       f"{max_diff(ACT2FN['gelu'](probe), nn.GELU()(probe)):.1e}")
 assert max_diff(ACT2FN["gelu"](probe), nn.GELU()(probe)) == 0.0
+import timm
+import torchvision
+tiny_tv = torchvision.models.VisionTransformer(image_size=32, patch_size=16, num_layers=1, num_heads=1,
+                                               hidden_dim=8, mlp_dim=8)
+tiny_timm = timm.models.vision_transformer.VisionTransformer(img_size=32, patch_size=16, embed_dim=8, depth=1,
+                                                             num_heads=1)
+default_eps = {"transformers.ViTConfig": defaults.layer_norm_eps, "torchvision VisionTransformer": tiny_tv.encoder.ln.eps,
+               "timm VisionTransformer": tiny_timm.norm.eps, "vit_core ViTConfig": ViTConfig().layer_norm_eps}
+print("default LayerNorm eps:", ", ".join(f"{k} {v:g}" for k, v in default_eps.items()))
+assert default_eps["transformers.ViTConfig"] == 1e-12 and all(
+    v == 1e-6 for k, v in default_eps.items() if k != "transformers.ViTConfig")
 
 
 def tiny_config(**overrides):
@@ -218,10 +242,12 @@ print(f"model: {WEIGHTS} | {sum(p.numel() for p in hf.parameters()) / 1e6:.1f} M
 # %% [markdown]
 # ## A real batch
 #
-# HuggingFace pairs every checkpoint with an image processor; `ViTImageProcessor`'s defaults
-# are those of `google/vit-base-patch16-224`: resize to $224 \times 224$ (bilinear), scale to
-# $[0, 1]$, then normalise each channel with mean 0.5 and standard deviation 0.5, i.e. to
-# $[-1, 1]$. We take one CIFAR-10 test image per class, upscaled from 32 px.
+# HuggingFace pairs every checkpoint with an image processor. `ViTImageProcessor()` with its
+# defaults (printed below) resizes to $224 \times 224$, rescales to $[0, 1]$ and normalises each
+# channel to $[-1, 1]$, the input range of Google's ViT checkpoints. A Hub checkpoint's own
+# `preprocessor_config.json` overrides these defaults; with a network,
+# `ViTImageProcessor.from_pretrained(HUB_ID)` reads it. We take one CIFAR-10 test image per
+# class, upscaled from 32 px.
 
 # %%
 processor = transformers.ViTImageProcessor()
@@ -232,8 +258,8 @@ DATASET = source_name("cifar10", DATA)
 pixel_values = processor(images=list(images), return_tensors="pt")["pixel_values"]  # (B, 3, 224, 224)
 print(f"{DATASET}: {len(labels)} test images ({', '.join(CIFAR10_CLASSES[i] for i in labels)})")
 print(f"pixel_values {tuple(pixel_values.shape)}, range [{pixel_values.min():.2f}, {pixel_values.max():.2f}]")
-print(f"processor: {processor.size.height}x{processor.size.width}, mean {processor.image_mean}, "
-      f"std {processor.image_std}")
+print(f"processor: {processor.size.height}x{processor.size.width}, resample {processor.resample!r}, "
+      f"rescale {processor.rescale_factor:.6f} (1/255), mean {processor.image_mean}, std {processor.image_std}")
 
 # %% [markdown]
 # ## Every class on that batch: inputs and outputs
@@ -281,12 +307,15 @@ for name, (path, args, kwargs, output) in seen.items():
     print(f"{name:<28}{path:<42}{inputs:<24}{shapes(output)}")
 
 # %% [markdown]
-# The shapes already tell the story: $B$ images of $224 \times 224$ become $14 \times 14 = 196$
-# patch tokens plus one CLS token, each 768 wide, and keep that shape through every layer until
-# the classifier reads the CLS token. `vit_core` does the same; to compare piece by piece we
-# load the same weights into it. `from_huggingface` reads the config from the model (eps
-# included) and copies every tensor; the next sections check each piece's output against the
-# HuggingFace output recorded above.
+# **What this shows.** The shapes tell the story: $B$ images of $H \times W$ pixels become
+# $N = G^2$ patch tokens plus one CLS token, $T = N + 1$ tokens of width $D$ (the second and
+# third rows), and keep that shape through every layer until the classifier reads the CLS
+# token; attention weights are $(B, h, T, T)$. Hooks record one instance per class (block 0),
+# so the table shows interfaces, not what changes with depth.
+#
+# `vit_core` does the same; to compare piece by piece we load the same weights into it.
+# `from_huggingface` reads the config from the model (eps included) and copies every tensor;
+# the next sections check each piece's output against the HuggingFace output recorded above.
 
 # %%
 ours = from_huggingface(hf)
@@ -302,9 +331,9 @@ def check(label: str, mine: torch.Tensor, theirs: torch.Tensor, tol: float = 1e-
 # %% [markdown]
 # ## `ViTPatchEmbeddings`: pixels to patch tokens
 #
-# A `Conv2d` called `projection`, with kernel and stride both equal to the patch size $p$, maps
-# each non-overlapping $p \times p$ patch to a $D$-vector; `flatten(2).transpose(1, 2)` turns
-# the $(B, D, H/p, W/p)$ map into $(B, HW/p^2, D)$ tokens, row by row. Before that it checks the
+# A `Conv2d` called `projection`, with kernel and stride both equal to the patch side $P$, maps
+# each non-overlapping $P \times P$ patch to a $D$-vector; `flatten(2).transpose(1, 2)` turns
+# the $(B, D, G, G)$ map into $(B, N, D)$ tokens, row by row ($G = H/P$, $N = G^2$). Before that it checks the
 # channel count against `config.num_channels`. This is `vit_core.PatchEmbedding` (notebook 01),
 # with `projection` named `proj`.
 
@@ -319,8 +348,10 @@ with torch.no_grad():
 # It prepends the learned `cls_token` to the patch tokens and adds the learned
 # `position_embeddings` (our `pos_embed`), then applies dropout:
 #
-# $$z_0 = [\,x_\text{cls};\; x_1 E;\; \dots;\; x_{N_p} E\,] + E_\text{pos},
-# \qquad E_\text{pos} \in \mathbb{R}^{(N_p + 1) \times D}.$$
+# $$z_0 = [\,x_\text{cls};\; x_1 E;\; \dots;\; x_N E\,] + E_\text{pos},
+# \qquad E_\text{pos} \in \mathbb{R}^{T \times D},\; T = N + 1,$$
+#
+# where $x_i$ is the $i$-th flattened patch and $E$ the patch projection.
 #
 # Two options have no counterpart in `vit_core`:
 # - `bool_masked_pos` replaces chosen patch tokens by a learned `mask_token` (only built with
@@ -338,9 +369,9 @@ with torch.no_grad():
 # %% [markdown]
 # ## `ViTAttention` and `eager_attention_forward`: four Linears and a pluggable kernel
 #
-# For every head $h$ of width $d_h = D / \text{heads}$,
+# For every head $j = 1, \dots, h$ of width $d_h = D / h$,
 #
-# $$\mathrm{head}_h = \mathrm{softmax}\!\left(\frac{Q_h K_h^\top}{\sqrt{d_h}}\right) V_h, \qquad
+# $$\mathrm{head}_j = \mathrm{softmax}\!\left(\frac{Q_j K_j^\top}{\sqrt{d_h}}\right) V_j, \qquad
 # Q = X W_Q^\top + b_Q,\; K = X W_K^\top + b_K,\; V = X W_V^\top + b_V,$$
 #
 # and the heads are concatenated and projected by $W_O$. `ViTAttention` keeps four `Linear`s,
@@ -402,15 +433,25 @@ with torch.no_grad():
     check("ViTLayer vs vit_core block", ours.blocks[0](args[0]), out)
 
 # %% [markdown]
+# **What this shows.** One `ViTLayer` equals one `vit_core` block in `eval()` mode. The dropout
+# lists say where training differs: HuggingFace's layer holds one `Dropout` (rate
+# `hidden_dropout_prob`), used twice, after the attention's `o_proj` and after the MLP's `fc2`,
+# plus the attention-probability dropout inside the attention function; `vit_core` drops in the
+# same places and also after the MLP's activation (`mlp.drop` is applied twice). With the
+# default rates of 0.0 in both configs the difference is invisible; fine-tuning with dropout on
+# would not be bit-identical.
+
+# %% [markdown]
 # ## `ViTModel`: the backbone, and where 4.x's `ViTEncoder` went
 #
 # `ViTModel` runs the embeddings, then each layer of `self.layers` (a plain `nn.ModuleList`;
 # transformers 4.x wrapped it in a `ViTEncoder` class as `encoder.layer`), then the final
-# `layernorm`, then the optional pooler. It builds an attention mask only if one is passed
-# (images never need one). Hidden states and attention weights are not threaded through the
+# `layernorm`, then the optional pooler. It calls `create_bidirectional_mask`, which returns
+# `None` when no attention mask is passed (images never need one; the cell checks it for the
+# eager and sdpa back-ends). Hidden states and attention weights are not threaded through the
 # layers: a decorator records them with hooks on `ViTLayer` and `ViTAttention` when the caller
 # asks (`output_hidden_states`, `output_attentions`). It returns `last_hidden_state`
-# $(B, N, D)$ and `pooler_output` (`None` without a pooler). `vit_core` has the same stack as
+# $(B, T, D)$ and `pooler_output` (`None` without a pooler). `vit_core` has the same stack as
 # `encoder.blocks` followed by `norm`.
 
 # %%
@@ -419,12 +460,19 @@ with torch.no_grad():
     check("ViTModel last_hidden_state vs vit_core norm(encoder(embed(x)))",
           ours.norm(ours.encoder(ours.embed(pixel_values))), out.last_hidden_state)
 print(f"pooler_output inside ViTForImageClassification: {out.pooler_output}")
+from transformers.masking_utils import create_bidirectional_mask
+for backend in ("eager", "sdpa"):
+    mask = create_bidirectional_mask(config=tiny_config(attn_implementation=backend),
+                                     inputs_embeds=out.last_hidden_state, attention_mask=None)
+    print(f"create_bidirectional_mask(attention_mask=None), {backend}: {mask}")
+    assert mask is None
 
 # %% [markdown]
 # ## `ViTPooler`: a layer `vit_core` leaves out
 #
-# The pooler is `dense` ($D \to$ `pooler_output_size`) and a `tanh` applied to the CLS token of
-# the final hidden states, a leftover of BERT's next-sentence head. `ViTModel` builds it by
+# The pooler is `dense` ($D \to$ `pooler_output_size`) and the activation named by `pooler_act`
+# (`"tanh"` by default) applied to the CLS token of the final hidden states, the same pooler as
+# BERT's, where it feeds the next-sentence-prediction head. `ViTModel` builds it by
 # default (`add_pooling_layer=True`), so backbone checkpoints such as the ImageNet-21k ones carry
 # `pooler.dense.*`; `ViTForImageClassification` builds its backbone **without** it and feeds
 # the classifier the CLS token of `last_hidden_state` directly. `vit_core`'s head does the same,
@@ -534,6 +582,13 @@ assert all("?" not in row for row in rows)
 print(f"\n(.bias keys follow their .weight; {len(on_disk)} tensors in all, every one paired)")
 
 # %% [markdown]
+# **What this shows.** The file that `save_pretrained` wrote carries the 4.x names, and every
+# tensor in it is, value for value, one tensor of the model in memory under its 5.x name, and
+# one tensor (or a row block of `qkv`) of `vit_core`. The pairing is by value, so it would catch
+# a swapped q and k; it is shown on a one-layer model, and the names of the other layers follow
+# the same pattern with another index.
+
+# %% [markdown]
 # `from_huggingface` reads both layouts. A state dict needs its `config.json`, because the number
 # of heads cannot be read from the weights (a $768 \times 768$ query matrix is 12 heads of 64 or
 # 6 of 128 alike) and the $\epsilon$ is not stored in any tensor:
@@ -599,6 +654,13 @@ with torch.no_grad():
     check(f"{NEW_SIZE} px: HuggingFace interpolate_pos_encoding=True vs vit_core image_size={NEW_SIZE}",
           resized(x_big), hf(x_big, interpolate_pos_encoding=True).logits)
 print(f"vit_core pos_embed after resizing: {tuple(resized.pos_embed.shape)}")
+
+# %% [markdown]
+# **What this shows.** The two resizes are the same numbers (both bicubic at cell centres;
+# notebook 10 compares them with torchvision's and timm's, which differ), so resizing once gives
+# HuggingFace's per-call logits. The cost differs: HuggingFace interpolates on every forward call,
+# `vit_core` once. Neither says how well a model *works* at the new size without fine-tuning;
+# these are random or ImageNet weights fed upscaled CIFAR-10 images.
 
 # %% [markdown]
 # ## Equal logits, equal attention, at the end
