@@ -34,13 +34,17 @@ def test_unknown_profile_is_an_error(monkeypatch):
 
 
 def test_data_dir_follows_vit_data(monkeypatch, tmp_path):
+    monkeypatch.setattr(env, "OFFLINE_CIFAR10", tmp_path / "absent.tar.xz")  # nothing to unpack (tests/test_fast_dev.py)
     monkeypatch.setenv("VIT_DATA", str(tmp_path / "drive" / "vit"))
     assert env.data_dir() == tmp_path / "drive" / "vit" and (tmp_path / "drive" / "vit").is_dir()
     monkeypatch.delenv("VIT_DATA")
     assert env.data_dir() == env.ROOT / "data"
 
 
-def test_root_and_figures_are_the_repository(tmp_path):
+def test_root_and_figures_are_the_repository(monkeypatch):
+    for name in ("VIT_FIGURES", "VIT_FAST_DEV_RUN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VIT_PROFILE", "full")  # the README's figures come from full-profile runs
     assert (env.ROOT / "vit_core" / "model.py").is_file() and (env.ROOT / "notebooks" / "course").is_dir()
     assert env.figures_dir() == env.ROOT / "figures"
 

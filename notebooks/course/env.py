@@ -1,24 +1,35 @@
 """Where a notebook runs: the VIT_PROFILE switch, the device banner, and the course's folders.
 
-`VIT_PROFILE=smoke` (set by CI) shrinks every notebook to a few CPU minutes and never
-downloads; `full` (the default) is what a reader runs: real budgets, downloads allowed.
+`VIT_PROFILE=smoke` (what `pytest` sets: pyproject.toml) shrinks every notebook to a few CPU
+minutes and never downloads; `full` (the default, Jupyter's) is what a reader runs: real
+budgets, downloads allowed. `VIT_FAST_DEV_RUN=1` keeps a profile's code, models, image sizes
+and data paths but caps every training run to 2 steps of one epoch, every evaluation inside it
+to 2 batches, and the batches of large models to 4 images (PyTorch Lightning's `fast_dev_run`):
+a rehearsal of the code path, not a result (course.rehearsal runs the full profile that way).
 `VIT_DATA` moves the data folder (datasets, caches, runs) anywhere, e.g. a Google Drive
-folder on Colab; by default it is data/ in this repository. Only this module reads the
-environment; vit_core takes every path and switch as an argument.
+folder on Colab; by default it is data/ in this repository, and the CIFAR-10 copy shipped in
+data/cifar10-jpeg.tar.xz is unpacked into it on first use. Figures go to figures/ in the full
+profile only; smoke and fast dev runs write theirs into the data folder, and `VIT_FIGURES` moves
+them anywhere. Only this module reads the environment; vit_core takes every path and switch as
+an argument.
 """
 from __future__ import annotations
 
 import os
 import platform
+import tarfile
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 PROFILES = ("full", "smoke")
 ROOT = Path(__file__).resolve().parents[2]  # the repository: notebooks/course/env.py -> ../..
-# The offline JPEG copy of CIFAR-10 as this project's machines keep it next to the checkout;
-# unpack it into the data folder with `tar -xJf <archive> -C <data folder>` (.ci/run does).
-OFFLINE_CIFAR10 = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
+# The JPEG quality-75 copy of CIFAR-10 shipped in the repository (18.6 MB); data_dir() unpacks
+# it into the data folder on first use, so a fresh clone needs no download.
+OFFLINE_CIFAR10 = ROOT / "data" / "cifar10-jpeg.tar.xz"
+FAST_DEV_STEPS, FAST_DEV_EVAL_BATCHES, FAST_DEV_BATCH = 2, 2, 4  # what a fast dev run keeps of each run
 
 
 def get_profile() -> str:
@@ -35,6 +46,34 @@ def is_smoke() -> bool:
 def pick(full, smoke):
     """The value for the current profile: `pick(full=100, smoke=2)` epochs."""
     return smoke if is_smoke() else full
+
+
+def is_fast_dev_run() -> bool:
+    """VIT_FAST_DEV_RUN=1 (or true/yes/on): every training run capped to a couple of steps."""
+    return os.environ.get("VIT_FAST_DEV_RUN", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def dev_run(config):
+    """A TrainConfig as the profile has it, or in a fast dev run: one epoch of at most
+    FAST_DEV_STEPS steps and FAST_DEV_EVAL_BATCHES evaluation batches."""
+    if not is_fast_dev_run():
+        return config
+    steps = min(config.max_steps_per_epoch or FAST_DEV_STEPS, FAST_DEV_STEPS)
+    return replace(config, epochs=1, max_steps_per_epoch=steps, max_eval_batches=FAST_DEV_EVAL_BATCHES)
+
+
+def dev_cap(n: int, cap: int = FAST_DEV_BATCH) -> int:
+    """`n` (a batch size, a number of images), or at most `cap` in a fast dev run."""
+    return min(n, cap) if is_fast_dev_run() else n
+
+
+def expect(ok: bool, claim: str) -> None:
+    """Assert a claim about a trained result. A fast dev run trains 2 steps (often on fake
+    data), so there the claim is printed as unchecked instead."""
+    if is_fast_dev_run():
+        print(f"fast dev run: not checked: {claim}")
+    elif not ok:
+        raise AssertionError(claim)
 
 
 def downloads_allowed() -> bool:
@@ -54,25 +93,72 @@ def hardware_name(device: torch.device | None = None) -> str:
     return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
 
 
+def fakes_in_use() -> list[str]:
+    """What in the data folder and torch's hub cache is fake (course.fakes' markers)."""
+    from . import fakes
+
+    return fakes.described(data_dir()) + fakes.described(Path(torch.hub.get_dir()) / "checkpoints")
+
+
 def describe() -> str:
-    """One line every notebook prints first: profile, device and library versions."""
+    """What every notebook prints first: profile, device and library versions; then, when they
+    apply, the fast dev run and the FAKE DATA / RANDOM WEIGHTS a rehearsal runs on."""
     import torchvision
 
-    line = (f"profile: {get_profile()} | device: {hardware_name()} | "
-            f"torch {torch.__version__} | torchvision {torchvision.__version__}")
-    print(line)
-    return line
+    lines = [f"profile: {get_profile()} | device: {hardware_name()} | "
+             f"torch {torch.__version__} | torchvision {torchvision.__version__}"]
+    if is_fast_dev_run():
+        lines.append(f"FAST DEV RUN: every training run capped to {FAST_DEV_STEPS} steps of 1 epoch, "
+                     f"evaluations to {FAST_DEV_EVAL_BATCHES} batches: no number below is a result")
+    fake = fakes_in_use()
+    if fake:
+        lines.append("FAKE DATA / RANDOM WEIGHTS (a rehearsal): " + "; ".join(fake))
+    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 def data_dir() -> Path:
-    """Where datasets, decode caches and runs land: $VIT_DATA, else data/ in the repository."""
+    """Where datasets, decode caches and runs land: $VIT_DATA, else data/ in the repository.
+    The shipped CIFAR-10 copy is unpacked into it on first use (cifar10_ready)."""
     path = Path(os.environ.get("VIT_DATA") or ROOT / "data").expanduser()
     path.mkdir(parents=True, exist_ok=True)
+    cifar10_ready(path)
     return path
 
 
+def cifar10_ready(root) -> Path | None:
+    """<root>/cifar10/{train,test}: there already, or unpacked from OFFLINE_CIFAR10 (about 5 s,
+    236 MB; atomically, so an interrupted unpack is never used); None without the archive
+    (vit_core then reads torchvision's CIFAR-10, downloading it where allowed)."""
+    folder = Path(root) / "cifar10"
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        return folder
+    if not OFFLINE_CIFAR10.is_file():
+        return None
+    print(f"unpacking {OFFLINE_CIFAR10.name} (CIFAR-10, JPEG q75 copy) into {root} ...", flush=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".cifar10-unpacking-") as scratch:
+        with tarfile.open(OFFLINE_CIFAR10) as archive:
+            archive.extractall(scratch, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        try:
+            os.replace(Path(scratch) / "cifar10", folder)
+        except OSError:  # another process unpacked it first
+            if not (folder / "train").is_dir():
+                raise
+    return folder
+
+
 def figures_dir() -> Path:
-    """figures/ in the repository, where the README's figures come from."""
-    path = ROOT / "figures"
+    """Where notebooks save their figures: $VIT_FIGURES if set; else figures/ in the repository
+    (the README's figures, made by full-profile runs) in the full profile, and a folder in the
+    data folder for test runs (smoke profile: figures-smoke/; fast dev run: figures-fast-dev-run/),
+    so that `pytest` and rehearsals never overwrite the committed figures."""
+    if os.environ.get("VIT_FIGURES"):
+        path = Path(os.environ["VIT_FIGURES"]).expanduser()
+    elif is_fast_dev_run():
+        path = data_dir() / "figures-fast-dev-run"
+    elif is_smoke():
+        path = data_dir() / "figures-smoke"
+    else:
+        path = ROOT / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
