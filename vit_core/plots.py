@@ -20,8 +20,8 @@ def save_figure(fig, path, dpi: int = 120) -> Path:
     return path
 
 
-def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float = 1.5):
-    """Grid of images given as (B, C, H, W) floats in [0, 1] or uint8."""
+def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float = 1.5, fontsize: float = 9):
+    """Grid of images given as (B, C, H, W) floats in [0, 1] or uint8; `scale` inches per image."""
     images = images.detach().cpu()
     if images.dtype == torch.uint8:
         images = images.float() / 255
@@ -33,7 +33,7 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float 
         if i < n:
             ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())  # (H, W, C) for imshow
             if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i], fontsize=fontsize)
     fig.tight_layout()
     return fig
 
@@ -46,7 +46,7 @@ def plot_history(histories: dict, title: str | None = None, held_out="test"):
     curve under "test_*" whichever loader it was given: `held_out` names it in the legend
     ("test", "val", or {run name: label} when runs differ).
     """
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8.6, 3.6))  # 9 pt stays 9 pt in an 830 px README column
     for i, (name, history) in enumerate(histories.items()):
         colour = f"C{i}"
         epochs = [h["epoch"] for h in history]
@@ -62,7 +62,7 @@ def plot_history(histories: dict, title: str | None = None, held_out="test"):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8)
+    ax_acc.legend(fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -19,7 +19,7 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -308,6 +308,18 @@ def shipped(name: str, dest: Path = CHECKPOINTS) -> tuple[ViT, dict] | None:
     if not (dest / f"{name}.pt").is_file() or not (dest / f"{name}.json").is_file():
         return None
     return load_exported(name, dest), json.loads((dest / f"{name}.json").read_text())
+
+
+def differences(a: Recipe, b: Recipe) -> list[tuple[str, object, object]]:
+    """(setting, value in a, value in b) for every field of two recipes, their TrainConfigs and
+    their model configs that differs (name, description and reference left out)."""
+    rows = []
+    for part_a, part_b, prefix in ((a, b, ""), (a.train, b.train, "train."), (a.model, b.model, "model.")):
+        for f in fields(part_a):
+            va, vb = getattr(part_a, f.name), getattr(part_b, f.name)
+            if f.name not in ("name", "about", "train", "model", "reference") and va != vb:
+                rows.append((prefix + f.name, va, vb))
+    return rows
 
 
 def record(name: str, dest: Path = CHECKPOINTS) -> dict | None:
