@@ -33,6 +33,9 @@
 #   with the same logits;
 # - what the pretrained ImageNet model predicts for an (upsampled) CIFAR-10 image, when the
 #   weights can be downloaded.
+#
+# Notation as in notebook 01: image side $H$, patch side $P$, $N = (H/P)^2$ patches, $T = N + 1$
+# tokens of width $D$, $h$ heads of width $d_h$, MLP width $D_\text{mlp}$, depth $L$.
 
 # %%
 # Setup: on Colab, clone the repository and install it (vit_core and the course harness);
@@ -49,9 +52,9 @@ env.describe()  # profile and hardware of this run, printed first
 
 # %% [markdown]
 # All checks here compare two implementations in float32 on the CPU, so they test the maths
-# and not a GPU kernel's rounding. A ViT-B/16 forward pass at 224 px costs about 17.6 billion
-# multiply-adds per image (section 2), a fraction of a second to a few seconds on a CPU, so
-# the checks use one or two images.
+# and not a GPU kernel's rounding. A ViT-B/16 forward pass at 224 px costs billions of
+# multiply-adds per image (section 2 counts them), a fraction of a second to a few seconds on a
+# CPU, so the checks use one or two images.
 
 # %%
 import time
@@ -68,10 +71,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torchvision, max_diff
 from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
                            load_tensors, source_name, subset)
-from vit_core.plots import save_figure
-from course import pretrained
+from course import figures, pretrained
 
 torch.manual_seed(0)
+plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
 DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
 DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
 FIGURES = env.figures_dir()           # where the figures of the README are written
@@ -84,12 +87,12 @@ LOGIT_TOL = 1e-4                         # max |logit diff| allowed between two 
 # %% [markdown]
 # ## 1 · The model in four equations
 #
-# An image is cut into $P = (H/p)^2$ patches $x_p^i \in \mathbb{R}^{p^2 C}$. With the patch
-# embedding $E \in \mathbb{R}^{p^2 C \times D}$, a learned CLS token $x_{\text{cls}}$, position
-# embeddings $E_{\text{pos}} \in \mathbb{R}^{(P+1) \times D}$ and $L$ blocks (Dosovitskiy et al.,
-# 2021, eq. 1–4):
+# An image is cut into $N = (H/P)^2$ patches $x_p^i \in \mathbb{R}^{P^2 C}$. With the patch
+# embedding $E \in \mathbb{R}^{P^2 C \times D}$, a learned CLS token $x_\text{class}$, position
+# embeddings $E_\text{pos} \in \mathbb{R}^{T \times D}$ ($T = N + 1$) and $L$ blocks
+# (Dosovitskiy et al., 2021, eq. 1–4):
 #
-# $$z_0 = [\,x_{\text{cls}};\; x_p^1 E;\; x_p^2 E;\; \dots;\; x_p^P E\,] + E_{\text{pos}}$$
+# $$z_0 = [\,x_\text{class};\; x_p^1 E;\; x_p^2 E;\; \dots;\; x_p^N E\,] + E_\text{pos}$$
 # $$z'_\ell = z_{\ell-1} + \mathrm{MSA}\bigl(\mathrm{LN}(z_{\ell-1})\bigr), \qquad \ell = 1 \dots L$$
 # $$z_\ell = z'_\ell + \mathrm{MLP}\bigl(\mathrm{LN}(z'_\ell)\bigr), \qquad \ell = 1 \dots L$$
 # $$y = \mathrm{LN}(z_L^0), \qquad \text{logits} = y\,W_{\text{head}} + b_{\text{head}}$$
@@ -103,18 +106,18 @@ class TinyViT(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
         self.patch_embed = PatchEmbedding(config)                                # E
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))             # x_cls
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))             # x_class
         self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))  # E_pos
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
         self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
         self.head = nn.Linear(config.dim, config.num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(images)  # (B, P, dim)
-        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim): one copy per image
-        x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, P + 1, dim) = z_0
+        x = self.patch_embed(images)  # (B, N, D)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D): one copy per image
+        x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, T, D) = z_0
         for block in self.blocks:
-            x = block(x)  # (B, P + 1, dim)
+            x = block(x)  # (B, T, D)
         return self.head(self.norm(x)[:, 0])  # (B, num_classes): read out the CLS token
 
 
@@ -139,8 +142,12 @@ print(f"TinyViT vs vit_core.ViT: logits {tuple(tiny_logits.shape)}, max |diff| =
 assert torch.equal(tiny_logits, reference_logits)
 
 # %% [markdown]
+# **What this shows.** Twenty lines are the whole model: same parameters, same names (but the
+# `encoder.` prefix), bit-identical logits. The model is untrained, so the logits themselves
+# mean nothing yet.
+#
 # The shapes along the way, for this batch of $B = 10$ images through the seed model
-# ($p = 4$, so $P = 8^2 = 64$ patches and $N = P + 1 = 65$ tokens of width $D = 48$):
+# ($P = 4$, so $N = 8^2 = 64$ patches and $T = N + 1 = 65$ tokens of width $D = 48$):
 
 # %%
 with torch.no_grad():
@@ -149,7 +156,7 @@ with torch.no_grad():
     z = torch.cat([tiny.cls_token.expand(len(pixels), -1, -1), steps[-1][1]], dim=1) + tiny.pos_embed
     steps.append(("+ CLS token, + positions (z_0)", z))
     for i, block in enumerate(tiny.blocks):
-        z = block(z)  # (B, P + 1, dim)
+        z = block(z)  # (B, T, D)
         steps.append((f"after block {i + 1}", z))
     steps.append(("final LayerNorm, CLS row", tiny.norm(z)[:, 0]))
     steps.append(("head: logits", tiny.head(steps[-1][1])))
@@ -162,36 +169,37 @@ assert torch.equal(steps[-1][1], tiny_logits)
 #
 # ## 2 · Where the parameters and the compute go
 #
-# With $D$ = width, $M$ = MLP width, $L$ = blocks, $K$ = classes, $C$ = colour channels, $p$ =
-# patch side, $P$ patches and $N = P + 1$ tokens, every component's parameter count and its
-# multiply-adds (MACs) per image follow from the shapes of its matrix products:
+# With the notation of notebook 01 ($D$ width, $D_\text{mlp}$ MLP width, $L$ blocks, $C$ colour
+# channels, $P$ patch side, $N$ patches, $T = N + 1$ tokens) and $K$ classes, every component's
+# parameter count and its multiply-adds (MACs) per image follow from the shapes of its matrix
+# products:
 #
 # | component | parameters | multiply-adds per image |
 # | --- | --- | --- |
-# | patch embedding | $p^2 C D + D$ | $P \cdot p^2 C D$ |
-# | positions + CLS | $N D + D$ | 0 (additions only) |
-# | attention: $q, k, v$ and output projections | $L\,(4D^2 + 4D)$ | $L \cdot 4 N D^2$ |
-# | attention: $QK^\top$ and weights $\times V$ | 0 | $L \cdot 2 N^2 D$ |
-# | MLP | $L\,(2DM + M + D)$ | $L \cdot 2 N D M$ |
+# | patch embedding | $P^2 C D + D$ | $N \cdot P^2 C D$ |
+# | positions + CLS | $T D + D$ | 0 (additions only) |
+# | attention: $q, k, v$ and output projections | $L\,(4D^2 + 4D)$ | $L \cdot 4 T D^2$ |
+# | attention: $QK^\top$ and weights $\times V$ | 0 | $L \cdot 2 T^2 D$ |
+# | MLP | $L\,(2 D D_\text{mlp} + D_\text{mlp} + D)$ | $L \cdot 2 T D D_\text{mlp}$ |
 # | LayerNorms ($2L + 1$) | $(2L + 1) \cdot 2D$ | 0 (element-wise, not counted) |
 # | head (CLS token only) | $D K + K$ | $D K$ |
 #
 # One FLOP count convention: a multiply-add is 2 FLOPs. Softmax, GELU, LayerNorm and the
-# residual additions cost $O(ND)$ or $O(N^2)$ element-wise operations, small next to the matrix
+# residual additions cost $O(TD)$ or $O(T^2)$ element-wise operations, small next to the matrix
 # products, and are left out here as most published FLOP counts do.
 
 # %%
 def component_costs(c: ViTConfig) -> dict[str, tuple[int, int]]:
     """{component: (parameters, multiply-adds per image)} from the config alone."""
-    D, M, L, K, N, P = c.dim, c.mlp_dim, c.depth, c.num_classes, c.seq_len, c.num_patches
-    patch_in = c.patch_size ** 2 * c.in_channels  # p^2 C values per flattened patch
+    D, D_mlp, L, K, T, N = c.dim, c.mlp_dim, c.depth, c.num_classes, c.seq_len, c.num_patches
+    patch_in = c.patch_size ** 2 * c.in_channels  # P^2 C values per flattened patch
     qkv_bias = 3 * D if c.qkv_bias else 0
     return {
-        "patch embedding": (patch_in * D + D, P * patch_in * D),
-        "positions + CLS": (N * D + D, 0),
-        "attention projections": (L * (4 * D * D + qkv_bias + D), L * 4 * N * D * D),
-        "attention QK^T and AV": (0, L * 2 * N * N * D),
-        "MLP": (L * (2 * D * M + M + D), L * 2 * N * D * M),
+        "patch embedding": (patch_in * D + D, N * patch_in * D),
+        "positions + CLS": (T * D + D, 0),
+        "attention projections": (L * (4 * D * D + qkv_bias + D), L * 4 * T * D * D),
+        "attention QK^T and AV": (0, L * 2 * T * T * D),
+        "MLP": (L * (2 * D * D_mlp + D_mlp + D), L * 2 * T * D * D_mlp),
         "LayerNorms": ((2 * L + 1) * 2 * D, 0),
         "head": (D * K + K, D * K),
     }
@@ -244,8 +252,8 @@ def print_costs(title: str, config: ViTConfig) -> dict[str, tuple[int, int]]:
     costs, measured = component_costs(config), measured_costs(config)
     total_params = sum(p for p, _ in costs.values())
     total_macs = sum(m for _, m in costs.values())
-    print(f"{title}: {config.image_size} px, patch {config.patch_size}, N = {config.seq_len} tokens, "
-          f"D = {config.dim}, L = {config.depth}, M = {config.mlp_dim}, K = {config.num_classes}")
+    print(f"{title}: H = {config.image_size} px, P = {config.patch_size}, T = {config.seq_len} tokens, "
+          f"D = {config.dim}, L = {config.depth}, D_mlp = {config.mlp_dim}, K = {config.num_classes}")
     print(f"{'component':<24}{'parameters':>14}{'share':>8}{'MACs / image':>17}{'share':>8}  matches counter")
     for name, (params, macs) in costs.items():
         print(f"{name:<24}{params:>14,}{params / total_params:>8.1%}{macs:>17,}{macs / total_macs:>8.1%}"
@@ -258,6 +266,12 @@ def print_costs(title: str, config: ViTConfig) -> dict[str, tuple[int, int]]:
 
 seed_costs = print_costs("seed CIFAR model", SEED_CONFIG)
 vit_b_costs = print_costs("ViT-B/16", VIT_B_CONFIG)
+
+# %% [markdown]
+# **What this shows.** The formulas of the table and PyTorch's FLOP counter agree on every
+# component, for both models ("matches counter"). The counts are of matrix products only, and
+# multiply-adds are not time: section 3 shows that a saving in multiply-adds and a saving in
+# seconds need not be the same.
 
 # %% [markdown]
 # A third check, against numbers torchvision publishes with its ImageNet weights (the metadata
@@ -277,7 +291,7 @@ assert our_params == tv_params == tv_meta["num_params"] == 86_567_656
 assert abs(our_gmacs - tv_meta["_ops"]) < 0.001
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.8), sharey=True)
 names = list(seed_costs)
 for ax, (title, costs) in zip(axes, [("seed CIFAR model", seed_costs), ("ViT-B/16", vit_b_costs)]):
     params = torch.tensor([p for p, _ in costs.values()], dtype=torch.float64)
@@ -285,26 +299,27 @@ for ax, (title, costs) in zip(axes, [("seed CIFAR model", seed_costs), ("ViT-B/1
     rows = torch.arange(len(names))
     ax.barh(rows - 0.2, 100 * params / params.sum(), height=0.4, label="parameters")
     ax.barh(rows + 0.2, 100 * macs / macs.sum(), height=0.4, label="multiply-adds")
-    ax.set(title=f"{title}: {params.sum().item() / 1e6:.2f} M params, {macs.sum().item() / 1e9:.3f} GMACs",
-           xlabel="share of the total (%)")
+    ax.set(title=f"{title}\n{params.sum().item() / 1e6:.2f} M params, {macs.sum().item() / 1e9:.3f} GMACs",
+           xlabel="share of the total (%)", xlim=(0, 100))
 axes[0].set_yticks(range(len(names)), names)
 axes[0].invert_yaxis()
-axes[1].legend()
+axes[1].legend(fontsize=9)
 fig.tight_layout()
-save_figure(fig, FIGURES / "05_vision_transformer_costs")
+figures.save(fig, FIGURES / "05_vision_transformer_costs")
 plt.show()
 
 # %% [markdown]
 # Reading the tables: in both models the MLPs hold about two thirds of the parameters. The
-# compute splits differently. Per block, the projections and the MLP cost $4ND^2 + 2NDM$
-# multiply-adds and $QK^\top$ with $AV$ cost $2N^2D$, a ratio of
+# compute splits differently. Per block, the projections and the MLP cost
+# $4TD^2 + 2TDD_\text{mlp}$ multiply-adds and $QK^\top$ with $AV$ cost $2T^2D$, a ratio of
 #
-# $$\frac{2N^2 D}{4ND^2 + 2NDM} = \frac{N}{2D + M}.$$
+# $$\frac{2T^2 D}{4TD^2 + 2TDD_\text{mlp}} = \frac{T}{2D + D_\text{mlp}}.$$
 #
-# ViT-B/16 has far fewer tokens than channels ($N = 197$, $2D + M = 4608$), so the quadratic
-# part is small. The seed model has more tokens than channels ($N = 65$, $2D + M = 288$), so it
-# spends a much larger share of its compute on attention weights. At 384 px ViT-B/16 has
-# $N = 577$ tokens and the quadratic part grows as $N^2$.
+# ViT-B/16 has far fewer tokens than channels ($T = 197$, $2D + D_\text{mlp} = 4608$), so the
+# quadratic part is small. The seed model's tokens are a larger fraction of its channels
+# ($T = 65$, $2D + D_\text{mlp} = 288$), so it spends a much larger share of its compute on
+# attention weights. At 384 px ViT-B/16 has $T = 577$ tokens and the quadratic part grows as
+# $T^2$.
 
 # %%
 def quadratic_ratio(costs: dict[str, tuple[int, int]]) -> float:
@@ -312,12 +327,12 @@ def quadratic_ratio(costs: dict[str, tuple[int, int]]) -> float:
 
 
 vit_b_384 = component_costs(ViTConfig.vit_b_16(image_size=384))
-print(f"{'model':<22}{'N':>5}{'N / (2D + M)':>14}{'QK^T,AV / (proj + MLP)':>25}{'QK^T,AV share':>15}")
+print(f"{'model':<22}{'T':>5}{'T / (2D + D_mlp)':>18}{'QK^T,AV / (proj + MLP)':>25}{'QK^T,AV share':>15}")
 for name, config, costs in [("seed CIFAR model", SEED_CONFIG, seed_costs), ("ViT-B/16, 224 px", VIT_B_CONFIG, vit_b_costs),
                             ("ViT-B/16, 384 px", ViTConfig.vit_b_16(image_size=384), vit_b_384)]:
     predicted = config.seq_len / (2 * config.dim + config.mlp_dim)
     share = costs["attention QK^T and AV"][1] / sum(m for _, m in costs.values())
-    print(f"{name:<22}{config.seq_len:>5}{predicted:>14.4f}{quadratic_ratio(costs):>25.4f}{share:>15.1%}")
+    print(f"{name:<22}{config.seq_len:>5}{predicted:>18.4f}{quadratic_ratio(costs):>25.4f}{share:>15.1%}")
     assert abs(quadratic_ratio(costs) - predicted) < 1e-12
 for costs in (seed_costs, vit_b_costs):
     assert 0.6 < costs["MLP"][0] / sum(p for p, _ in costs.values()) < 0.7, "MLPs hold about two thirds"
@@ -330,27 +345,28 @@ assert quadratic_ratio(seed_costs) > 5 * quadratic_ratio(vit_b_costs)
 # and value, but on no other token's query, attention output or MLP:
 #
 # $$z_L^0 = z'^{\,0}_L + \mathrm{MLP}\bigl(\mathrm{LN}(z'^{\,0}_L)\bigr), \qquad
-#   z'^{\,0}_L = z^0_{L-1} + \mathrm{softmax}\Bigl(\tfrac{q_0 K^\top}{\sqrt{d}}\Bigr) V\,W_o .$$
+#   z'^{\,0}_L = z^0_{L-1} + \mathrm{softmax}\Bigl(\tfrac{q_0 K^\top}{\sqrt{d_h}}\Bigr) V\,W_o$$
 #
-# So the last block can compute keys and values for all $N$ tokens and everything else for the
-# CLS token alone. The other $N - 1$ tokens skip the output projection ($D^2$ each), their row
-# of $QK^\top$ and $AV$ ($2ND$) and the MLP ($2DM$), a saving of
+# (per head; the heads' outputs are concatenated before $W_o$). So the last block can compute
+# keys and values for all $T$ tokens and everything else for the CLS token alone. The other
+# $N = T - 1$ tokens skip the output projection ($D^2$ each), their row of $QK^\top$ and $AV$
+# ($2TD$) and the MLP ($2DD_\text{mlp}$), a saving of
 #
-# $$(N - 1)\,(D^2 + 2ND + 2DM) \text{ multiply-adds per image.}$$
+# $$N\,(D^2 + 2TD + 2DD_\text{mlp}) \text{ multiply-adds per image.}$$
 #
 # The logits are the same, and so are the gradients: the skipped rows never reached the loss.
 # `vit_core.ViT` takes this shortcut when its config says so,
 # `ViTConfig.cifar10_seed(cls_only_last_block=True)`, as the series' training recipes and
 # `python -m course.bench` do. It is off by default, so that the last block outputs every token,
-# $(B, N, D)$, as the equations do and as a forward hook expects. With `return_attention=True`
+# $(B, T, D)$, as the equations do and as a forward hook expects. With `return_attention=True`
 # it computes every row anyway, because attention maps need them. timm and torchvision compute
 # all rows.
 
 # %%
 def shortcut_saving(c: ViTConfig) -> int:
     """Multiply-adds per image that the CLS-only last block skips."""
-    N, D, M = c.seq_len, c.dim, c.mlp_dim
-    return (N - 1) * (D * D + 2 * N * D + 2 * D * M)
+    T, D, D_mlp = c.seq_len, c.dim, c.mlp_dim
+    return (T - 1) * (D * D + 2 * T * D + 2 * D * D_mlp)
 
 
 def counted_macs(config: ViTConfig, cls_only_last_block: bool) -> int:
@@ -368,9 +384,9 @@ for name, config in [("seed CIFAR model", SEED_CONFIG), ("ViT-B/16", VIT_B_CONFI
     assert full - short == shortcut_saving(config), "the counter and the formula disagree"
 
 # %% [markdown]
-# The seed model has only 4 blocks, so one block's worth of work is a large share of the
-# total; ViT-B/16 has 12. The same logits and gradients, on the ten test images above with
-# random labels, both ways:
+# **What this shows.** The counter and the formula agree on the saving. The seed model has only
+# $L = 4$ blocks, so one block's worth of work is a large share of the total; ViT-B/16 has 12.
+# The same logits and gradients, on the ten test images above with random labels, both ways:
 
 # %%
 torch.manual_seed(0)
@@ -411,6 +427,12 @@ for name, rate in medians.items():
 speedup = medians["CLS-only last block"] / medians["all rows"]
 print(f"speed-up {speedup:.2f}x; the multiply-adds alone predict "
       f"{1 / (1 - shortcut_saving(SEED_CONFIG) / counted_macs(SEED_CONFIG, False)):.2f}x")
+
+# %% [markdown]
+# **What this shows.** The measured speed-up next to the one the multiply-adds predict, on this
+# machine, for training steps of the seed model. Time has costs the count leaves out (memory
+# traffic, element-wise work, Python), so the two need not match, and a busy machine adds
+# noise; the median of alternating rounds limits that, it does not remove it.
 
 # %% [markdown]
 # ## 4 · torchvision and timm weights in `vit_core`
@@ -489,6 +511,10 @@ pretrained_b16 = pretrained.imagenet_vit_b16(
     fallback="only the random-weight stand-in above was checked; no ImageNet prediction is shown")
 
 # %% [markdown]
+# **What this shows** (the two checks above). Every tensor of torchvision's and timm's ViT-B/16
+# lands in the right place in `vit_core`: random weights give matching, non-constant logits.
+# With random weights nothing is *classified*; that needs the pretrained weights below.
+#
 # With the weights, `from_torchvision` must agree with torchvision on a trained model too. Then
 # the top-5 ImageNet classes for one CIFAR-10 test image, preprocessed by torchvision's own
 # transform for these weights (resize to 256, centre-crop 224, ImageNet normalisation). A 32 px
@@ -509,15 +535,15 @@ if pretrained_b16 is not None:
     print(f"top-5 ImageNet classes for a CIFAR-10 '{CIFAR10_CLASSES[labels[0]]}' (32 px, upsampled to 224 px):")
     for p, index in zip(top.values, top.indices):
         print(f"  {p:6.1%}  {categories[index]}")
-    fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 2]})
+    fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(8.6, 3.2), gridspec_kw={"width_ratios": [1, 2]})
     ax_image.imshow(images[0].permute(1, 2, 0).numpy())  # (H, W, C)
-    ax_image.set_title(f"{DATASET}\n'{CIFAR10_CLASSES[labels[0]]}', 32 px (upsampled to 224 for the model)", fontsize=8)
+    ax_image.set_title(f"{DATASET}\n'{CIFAR10_CLASSES[labels[0]]}', 32 px\n(upsampled to 224 for the model)", fontsize=9)
     ax_image.axis("off")
     ax_bars.barh([categories[i] for i in top.indices], 100 * top.values)
     ax_bars.invert_yaxis()
-    ax_bars.set(xlabel="probability (%)", title="ViT-B/16 (torchvision IMAGENET1K_V1) loaded into vit_core")
+    ax_bars.set(xlabel="probability (%)", title="ViT-B/16 (torchvision IMAGENET1K_V1)\nloaded into vit_core", xlim=(0, 100))
     fig.tight_layout()
-    save_figure(fig, FIGURES / "05_vision_transformer_top5")
+    figures.save(fig, FIGURES / "05_vision_transformer_top5")
     plt.show()
 else:
     print("No pretrained weights in this run: nothing to predict with (see the cell above).")
@@ -529,13 +555,66 @@ else:
 #   and a linear head on the CLS token; `TinyViT` above is all of it, with logits identical to
 #   `vit_core.ViT`.
 # - Only the CLS row of the last block reaches the head, so `vit_core.ViT` can compute only that
-#   row there (`ViTConfig(cls_only_last_block=True)`, off by default): 19% fewer multiply-adds
-#   for the seed model and 6% for ViT-B/16, with the same logits and gradients.
-# - Parameters and multiply-adds follow from the config alone. For ViT-B/16 the formulas give
-#   86,567,656 parameters and 17.56 GMACs per 224 px image, matching PyTorch's FLOP counter and
-#   torchvision's metadata. The MLPs hold about two thirds of the parameters; the share of the
-#   quadratic attention products is $N / (2D + M)$ of the rest, small for ViT-B/16 at 224 px.
+#   row there (`ViTConfig(cls_only_last_block=True)`, off by default): fewer multiply-adds (the
+#   "saved" column of section 3), with the same logits and gradients.
+# - Parameters and multiply-adds follow from the config alone, and for ViT-B/16 they match
+#   PyTorch's FLOP counter and torchvision's metadata (section 2). The MLPs hold about two thirds
+#   of the parameters; the quadratic attention products cost $T / (2D + D_\text{mlp})$ times the
+#   rest, small for ViT-B/16 at 224 px.
 # - `from_torchvision` and `from_timm` give the same logits as the original models (checked here
 #   with random weights as a stand-in, and with the ImageNet weights when they can be downloaded).
 #
 # Notebook 06 trains the seed model on CIFAR-10 from scratch.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Average the tokens instead of reading CLS.** Many ViTs (and the paper's appendix D.3)
+#    classify from the mean of the $N$ patch tokens after the final LayerNorm ("GAP") instead of
+#    the CLS token. Write that readout for `tiny`. Then change one patch token's output of the
+#    last block: which readout notices? (This is why the CLS-only shortcut of section 3 cannot
+#    be used with GAP.)
+# 2. **ViT-L/16 by formula.** With `component_costs`, predict ViT-L/16's parameters and
+#    multiply-adds ($D = 1024$, $L = 24$, $h = 16$, $D_\text{mlp} = 4096$) and compare them with
+#    torchvision's metadata for `ViT_L_16_Weights.IMAGENET1K_V1` (shipped with torchvision, no
+#    download).
+# 3. **When does attention dominate?** For ViT-B/16 with 16 px patches, find the smallest image
+#    side (a multiple of 16) at which $QK^\top$ and $AV$ cost more than the projections and the
+#    MLP together, and check it with `quadratic_ratio`.
+#
+# ### Solutions (run by CI)
+
+# %%
+# Exercise 1: the CLS readout ignores every other row of the last block's output; GAP reads them all.
+with torch.no_grad():
+    z = torch.cat([tiny.cls_token.expand(len(pixels), -1, -1), tiny.patch_embed(pixels)], 1) + tiny.pos_embed
+    for block in tiny.blocks:
+        z = block(z)  # (B, T, D)
+    readouts = {"CLS": lambda z: tiny.head(tiny.norm(z)[:, 0]),
+                "GAP": lambda z: tiny.head(tiny.norm(z)[:, 1:].mean(dim=1))}  # mean of the N patch tokens
+    nudged = z.clone()
+    torch.manual_seed(0)
+    nudged[:, 5] += 3 * torch.randn(z.shape[-1])  # change one patch token's output of the last block (a random
+                                                  # direction: a constant shift would vanish in the LayerNorm)
+    changes = {name: max_diff(readout(nudged), readout(z)) for name, readout in readouts.items()}
+print("logit change after nudging patch token 5: " + ", ".join(f"{k} {v:.1e}" for k, v in changes.items()))
+assert changes["CLS"] == 0 and changes["GAP"] > 1e-4
+
+# %%
+# Exercise 2: the same formulas at ViT-L/16's shape.
+vit_l_config = ViTConfig.vit_b_16(dim=1024, depth=24, heads=16, mlp_dim=4096)
+vit_l_costs = component_costs(vit_l_config)
+l_params, l_gmacs = sum(p for p, _ in vit_l_costs.values()), sum(m for _, m in vit_l_costs.values()) / 1e9
+l_meta = torchvision.models.ViT_L_16_Weights.IMAGENET1K_V1.meta
+print(f"ViT-L/16: formula {l_params:,} parameters, {l_gmacs:.3f} GMACs | torchvision metadata "
+      f"{l_meta['num_params']:,}, {l_meta['_ops']} GMACs")
+assert l_params == l_meta["num_params"] and abs(l_gmacs - l_meta["_ops"]) < 0.001
+
+# %%
+# Exercise 3: the ratio T / (2D + D_mlp) passes 1 when T exceeds 2D + D_mlp = 4608 tokens.
+side = next(size for size in range(224, 4096, 16)
+            if quadratic_ratio(component_costs(ViTConfig.vit_b_16(image_size=size))) > 1)
+below = ViTConfig.vit_b_16(image_size=side - 16)
+print(f"ViT-B/16: attention products dominate from {side} px (T = {ViTConfig.vit_b_16(image_size=side).seq_len:,}); "
+      f"at {side - 16} px (T = {below.seq_len:,}) the ratio is {quadratic_ratio(component_costs(below)):.3f}")
+assert ViTConfig.vit_b_16(image_size=side).seq_len > 2 * 768 + 3072 >= below.seq_len
