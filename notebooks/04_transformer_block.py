@@ -32,6 +32,8 @@
 # - which names HuggingFace, torchvision and timm give to the same parts;
 # - how the residual stream's statistics change through depth, for the seed model and ViT-B/16
 #   at initialisation, on real CIFAR-10 images.
+#
+# Notation as in notebook 01: tokens $(B, T, D)$, $T = N + 1$, MLP width $D_\text{mlp}$, depth $L$.
 
 # %%
 # Setup: on Colab, clone the repository and install it (vit_core and the course harness);
@@ -61,9 +63,10 @@ import torch.nn.functional as F
 
 from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision, max_diff
 from vit_core.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors, source_name, subset
-from vit_core.plots import save_figure
+from course import figures
 
 torch.manual_seed(0)
+plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
 DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
 DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
 FIGURES = env.figures_dir()           # where the figures of the README are written
@@ -74,6 +77,8 @@ NORM_BATCH = 16                                    # random token sequences per 
 STATS_PER_CLASS = env.pick(full=2, smoke=1)        # CIFAR-10 test images per class, seed model
 STATS_VITB_IMAGES = env.pick(full=4, smoke=2)      # of those, how many go through ViT-B/16 at 224 px
 TOL = 1e-5                                         # max |diff| allowed between inline and vit_core (float32)
+INIT_STD = 0.02                                    # vit_core's (and timm's default) Linear weight std
+GELU_TANH_COEFF = 0.044715                         # the cubic coefficient of GELU's tanh approximation
 
 
 # %% [markdown]
@@ -87,8 +92,8 @@ TOL = 1e-5                                         # max |diff| allowed between 
 # \mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta .$$
 #
 # The variance divides by $D$, not $D-1$ (it is the *biased* estimate), and $\epsilon$ keeps a
-# constant token from dividing by zero; the original ViT, torchvision and timm use
-# $\epsilon = 10^{-6}$.
+# constant token from dividing by zero; the original ViT (Flax's `LayerNorm` default),
+# torchvision and timm use $\epsilon = 10^{-6}$.
 
 # %%
 def layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
@@ -101,7 +106,7 @@ reference_norm = nn.LayerNorm(CONFIG.dim, eps=CONFIG.layer_norm_eps)
 with torch.no_grad():  # random gamma and beta, so the check covers them too
     reference_norm.weight.normal_()
     reference_norm.bias.normal_()
-tokens = 3 * torch.randn(4, CONFIG.seq_len, CONFIG.dim) + 5  # (B, N, D), deliberately not centred
+tokens = 3 * torch.randn(4, CONFIG.seq_len, CONFIG.dim) + 5  # (B, T, D), deliberately not centred
 ours = layer_norm(tokens, reference_norm.weight, reference_norm.bias, CONFIG.layer_norm_eps)
 with torch.no_grad():
     diff = max_diff(ours, reference_norm(tokens))
@@ -119,15 +124,21 @@ assert diff <= TOL and diff_unbiased > 1e-3
 # does not depend on which other images share its batch.
 
 # %%
-plain = layer_norm(tokens, torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps)  # (B, N, D)
-token_means = plain.mean(dim=-1)  # (B, N)
-token_stds = plain.var(dim=-1, unbiased=False).sqrt()  # (B, N)
+plain = layer_norm(tokens, torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps)  # (B, T, D)
+token_means = plain.mean(dim=-1)  # (B, T)
+token_stds = plain.var(dim=-1, unbiased=False).sqrt()  # (B, T)
 print(f"per-token mean: max |mean| = {token_means.abs().max():.1e}")
 print(f"per-token std:  min {token_stds.min():.6f}, max {token_stds.max():.6f}")
 alone = layer_norm(tokens[:1], torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps)
 print(f"image 0 normalised alone vs inside the batch: max |diff| = {max_diff(alone, plain[:1]):.1e}")
 assert token_means.abs().max() < 1e-5 and (token_stds - 1).abs().max() < 1e-4
 assert torch.equal(alone, plain[:1])
+
+# %% [markdown]
+# **What this shows.** The inline formula is `nn.LayerNorm`, and the $D - 1$ variance is a
+# measurable mistake. Each token leaves with mean 0 and standard deviation 1 whatever its batch.
+# It does not show that the *next* layer sees unit-variance inputs: $\gamma$, $\beta$ and the
+# weights that follow set that (notebook 03 measures it for queries and keys).
 
 # %% [markdown]
 # The module version holds $\gamma$ and $\beta$ as parameters named `weight` and `bias`, like
@@ -152,11 +163,14 @@ class LayerNormInline(nn.Module):
 # probability that a standard normal variable is smaller, $\Phi(x)$:
 #
 # $$\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\frac{x}{\sqrt{2}}\right)
-# \;\approx\; \frac{x}{2}\left(1 + \tanh\!\left(\sqrt{2/\pi}\,\bigl(x + 0.044715\,x^3\bigr)\right)\right).$$
+# \;\approx\; \frac{x}{2}\left(1 + \tanh\!\left(\sqrt{2/\pi}\,\bigl(x + c\,x^3\bigr)\right)\right),$$
 #
-# ViT, torchvision and timm use the exact erf form; the tanh form is a cheaper approximation
-# (GPT-2 used it). Unlike $\mathrm{ReLU}(x) = \max(0, x)$, GELU is smooth, lets small negative
-# inputs through a little, and dips slightly below zero.
+# with the constant $c$ of Hendrycks and Gimpel (2016), printed below. torchvision, timm and
+# `vit_core` use the exact erf form (`nn.GELU()`). The original JAX ViT code calls Flax's
+# `nn.gelu`, that is `jax.nn.gelu`, whose default is the tanh approximation (`approximate=True`;
+# `vit_jax/models_vit.py`, `MlpBlock`), so the published checkpoints were trained with it; the
+# two differ by the small amount printed below. Unlike $\mathrm{ReLU}(x) = \max(0, x)$, GELU is
+# smooth, lets small negative inputs through a little, and dips slightly below zero.
 
 # %%
 def gelu(x: torch.Tensor) -> torch.Tensor:
@@ -164,12 +178,13 @@ def gelu(x: torch.Tensor) -> torch.Tensor:
 
 
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + GELU_TANH_COEFF * x ** 3)))
 
 
 grid = torch.linspace(-4, 4, 2001)
 print(f"inline gelu vs F.gelu:                       max |diff| = {max_diff(gelu(grid), F.gelu(grid)):.1e}")
-print(f"tanh approximation vs exact GELU on [-4, 4]: max |diff| = {max_diff(gelu_tanh(grid), gelu(grid)):.1e}")
+print(f"tanh approximation (c = {GELU_TANH_COEFF}) vs exact GELU on [-4, 4]: max |diff| = "
+      f"{max_diff(gelu_tanh(grid), gelu(grid)):.1e}")
 lowest = gelu(grid).argmin()
 print(f"GELU's minimum: {gelu(grid)[lowest]:.4f} at x = {grid[lowest]:.3f}")
 assert max_diff(gelu(grid), F.gelu(grid)) <= TOL
@@ -178,7 +193,7 @@ assert max_diff(gelu_tanh(grid), F.gelu(grid, approximate="tanh")) <= TOL
 # %%
 x = grid.clone().requires_grad_(True)
 curves = {"GELU": gelu(x), "ReLU": F.relu(x)}
-fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(9, 3.2))
+fig, (ax_f, ax_d) = plt.subplots(1, 2, figsize=(8.6, 3.2))
 for name, y in curves.items():
     slope, = torch.autograd.grad(y.sum(), x)  # elementwise functions: d(sum)/dx_i = f'(x_i)
     ax_f.plot(grid, y.detach(), label=name)
@@ -189,15 +204,19 @@ for ax in (ax_f, ax_d):
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend()
 fig.tight_layout()
-save_figure(fig, FIGURES / "04_transformer_block_gelu_vs_relu")
+figures.save(fig, FIGURES / "04_transformer_block_gelu_vs_relu")
 plt.show()
 
 # %% [markdown]
-# The MLP widens each token from $D$ to $M$ channels (in ViT $M = 4D$), applies GELU, and
-# projects back:
+# **What this shows.** GELU is close to ReLU for large $|x|$ and differs near 0, where its
+# slope changes smoothly instead of jumping. The plot says nothing about which trains better;
+# that depends on the model and is not measured here.
+#
+# The MLP widens each token from $D$ to $D_\text{mlp}$ channels (in ViT $D_\text{mlp} = 4D$),
+# applies GELU, and projects back:
 #
 # $$\mathrm{MLP}(x) = W_2\,\mathrm{GELU}(W_1 x + b_1) + b_2, \qquad
-# W_1 \in \mathbb{R}^{M \times D},\; W_2 \in \mathbb{R}^{D \times M}.$$
+# W_1 \in \mathbb{R}^{D_\text{mlp} \times D},\; W_2 \in \mathbb{R}^{D \times D_\text{mlp}}.$$
 #
 # It sees one token at a time: attention is the only place where tokens mix. So permuting the
 # tokens permutes the output, and nothing else changes.
@@ -210,7 +229,7 @@ class FeedForward(nn.Module):
         self.fc2 = nn.Linear(config.mlp_dim, config.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(gelu(self.fc1(x)))  # (B, N, mlp_dim) inside, (B, N, dim) out
+        return self.fc2(gelu(self.fc1(x)))  # (B, T, D_mlp) inside, (B, T, D) out
 
 
 reference_mlp = MLP(CONFIG)
@@ -247,8 +266,8 @@ class PreNormBlock(nn.Module):
         self.mlp = FeedForward(config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))     # (B, N, dim)
-        return x + self.mlp(self.norm2(x))   # (B, N, dim)
+        x = x + self.attn(self.norm1(x))     # (B, T, D)
+        return x + self.mlp(self.norm2(x))   # (B, T, D)
 
 
 reference_block = Block(CONFIG)
@@ -260,13 +279,17 @@ print(f"PreNormBlock vs vit_core.Block: max |diff| = {diff:.2e}")
 assert diff <= TOL
 
 # %% [markdown]
-# A block maps $(B, N, D)$ to $(B, N, D)$, so blocks stack. Its parameters: two LayerNorms
+# A block maps $(B, T, D)$ to $(B, T, D)$, so blocks stack. Its parameters: two LayerNorms
 # ($2 \cdot 2D$), the fused query/key/value projection ($3D^2 + 3D$), the output projection
-# ($D^2 + D$) and the MLP ($2DM + M + D$), in all $4D^2 + 2DM + 9D + M$.
+# ($D^2 + D$) and the MLP ($2 D D_\text{mlp} + D_\text{mlp} + D$), in all
+# $4D^2 + 2 D D_\text{mlp} + 9D + D_\text{mlp}$.
 
 # %%
-D, M = CONFIG.dim, CONFIG.mlp_dim
-per_block = 4 * D ** 2 + 2 * D * M + 9 * D + M
+def block_parameters(D: int, D_mlp: int) -> int:
+    return 4 * D ** 2 + 2 * D * D_mlp + 9 * D + D_mlp
+
+
+per_block = block_parameters(CONFIG.dim, CONFIG.mlp_dim)
 counted = sum(p.numel() for p in reference_block.parameters())
 print(f"parameters per block: formula {per_block:,}, counted {counted:,}")
 assert per_block == counted
@@ -284,7 +307,7 @@ class EncoderInline(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
-            x = block(x)  # (B, N, dim) all the way through
+            x = block(x)  # (B, T, D) all the way through
         return x
 
 
@@ -297,6 +320,10 @@ print(f"EncoderInline ({CONFIG.depth} blocks) vs vit_core.Encoder: max |diff| = 
 assert diff <= TOL
 
 # %% [markdown]
+# **What this shows.** Built from the inline LayerNorm and MLP and `vit_core`'s attention, the
+# block and the stack of blocks compute what `vit_core.Block` and `vit_core.Encoder` compute,
+# given the same weights (the parameter names match too, or `load_state_dict` would fail).
+#
 # From here on the notebook uses `vit_core.Block` and `vit_core.Encoder`.
 #
 # ## 4 · Pre-norm against post-norm
@@ -324,8 +351,8 @@ assert diff <= TOL
 # %%
 class PostNormBlock(Block):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(x + self.attn(x))    # (B, N, dim): the stream itself is normalised
-        return self.norm2(x + self.mlp(x))  # (B, N, dim)
+        x = self.norm1(x + self.attn(x))    # (B, T, D): the stream itself is normalised
+        return self.norm2(x + self.mlp(x))  # (B, T, D)
 
 
 # %% [markdown]
@@ -335,15 +362,18 @@ class PostNormBlock(Block):
 # against random labels. Measure, block by block, (a) the average per-token norm
 # $\lVert z_\ell \rVert_2$ of the residual stream and (b) the gradient norm of all the block's
 # parameters. Two initialisations of the Linear weights (biases zero):
-# - **vit_core's**: truncated normal with standard deviation 0.02, as in ViT and timm;
-# - **Xavier-uniform**, the original Transformer's, with variance $2 / (\text{fan\_in} + \text{fan\_out})$.
+# - **vit_core's**: truncated normal with standard deviation `INIT_STD` (printed below), timm's
+#   default (`init_weights_vit_timm`);
+# - **Xavier-uniform**, with variance $2 / (\text{fan\_in} + \text{fan\_out})$: what the original
+#   JAX ViT code uses for its attention and MLP kernels (`vit_jax/models_vit.py`), and what timm's
+#   `init_weights_vit_jax` reproduces.
 
 # %%
 def init_linears(module: nn.Module, scheme: str) -> None:
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
             if scheme == "vit_core (std 0.02)":
-                nn.init.trunc_normal_(layer.weight, std=0.02)
+                nn.init.trunc_normal_(layer.weight, std=INIT_STD)
             else:
                 nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -359,11 +389,11 @@ def measure_stack(kind: str, scheme: str, depth: int, seed: int) -> tuple[torch.
     head = nn.Linear(config.dim, config.num_classes)
     init_linears(blocks, scheme)
     init_linears(head, scheme)
-    x = torch.randn(NORM_BATCH, config.seq_len, config.dim)  # (B, N, dim), unit variance
+    x = torch.randn(NORM_BATCH, config.seq_len, config.dim)  # (B, T, D), unit variance
     labels = torch.randint(0, config.num_classes, (NORM_BATCH,))
     stream_norms = []
     for block in blocks:
-        x = block(x)  # (B, N, dim)
+        x = block(x)  # (B, T, D)
         stream_norms.append(x.detach().norm(dim=-1).mean())
     F.cross_entropy(head(final_norm(x)[:, 0]), labels).backward()
     grad_norms = [torch.cat([p.grad.flatten() for p in b.parameters()]).norm() for b in blocks]
@@ -379,47 +409,63 @@ for scheme in SCHEMES:
         runs = [measure_stack(kind, scheme, NORM_DEPTH, seed) for seed in range(NORM_SEEDS)]
         results[scheme, kind] = tuple(torch.stack(r).mean(dim=0) for r in zip(*runs))  # averaged over seeds
 
-print(f"{NORM_DEPTH} blocks, dim {CONFIG.dim}, mean of {NORM_SEEDS} initialisations")
+print(f"{NORM_DEPTH} blocks, D = {CONFIG.dim}, mean of {NORM_SEEDS} initialisations; init std {INIT_STD}")
 print(f"{'init':<22}{'kind':<11}{'|z| block 1':>12}{'|z| last':>10}{'grad block 1':>14}{'grad last':>11}{'last/first':>12}")
 for (scheme, kind), (norms, grads) in results.items():
     print(f"{scheme:<22}{kind:<11}{norms[0]:>12.2f}{norms[-1]:>10.2f}"
           f"{grads[0]:>14.3e}{grads[-1]:>11.3e}{grads[-1] / grads[0]:>12.2f}")
 
 # %%
-fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
+fig, axes = plt.subplots(2, 2, figsize=(8.6, 6.4), sharex=True, sharey="col")
 layers = torch.arange(1, NORM_DEPTH + 1)
 for row, scheme in enumerate(SCHEMES):
     for kind in KINDS:
         norms, grads = results[scheme, kind]
         axes[row, 0].plot(layers, norms, marker=".", label=kind)
-        axes[row, 1].plot(layers, grads, marker=".", label=kind)
+        axes[row, 1].plot(layers, grads / grads[0], marker=".", label=kind)
+    axes[row, 0].axhline(math.sqrt(CONFIG.dim), color="grey", ls=":", lw=1, label="√D (input scale)")
+    axes[row, 1].axhline(1, color="grey", ls=":", lw=1)
     axes[row, 0].set(ylabel=f"{scheme}\nmean per-token norm of z")
-    axes[row, 1].set(ylabel="gradient norm of block parameters", yscale="log")
+    axes[row, 1].set(ylabel="gradient norm / block 1's", yscale="log")
+axes[0, 0].set_ylim(0, None)  # from 0: a flat line must look flat
+axes[0, 1].set_ylim(0.1, 10)  # one decade either side of block 1
 axes[0, 0].set_title("residual stream after block l")
 axes[0, 1].set_title("gradient of block l's parameters")
 for ax in axes.flat:
-    ax.legend()
+    ax.legend(fontsize=9)
 for ax in axes[1]:
     ax.set_xlabel("block l")
-fig.suptitle(f"pre-norm vs post-norm at initialisation ({NORM_DEPTH} blocks, random unit-variance tokens)")
+fig.suptitle(f"pre-norm vs post-norm at initialisation\n({NORM_DEPTH} blocks, random unit-variance tokens)")
 fig.tight_layout()
-save_figure(fig, FIGURES / "04_transformer_block_prenorm_vs_postnorm")
+figures.save(fig, FIGURES / "04_transformer_block_prenorm_vs_postnorm")
 plt.show()
 
 # %% [markdown]
-# What the measurement shows, each point checked by an assert below:
+# The left column starts at 0, so that a flat line looks flat; the right column shows each
+# block's gradient relative to block 1's, on one scale for both initialisations (absolute values
+# are in the table above). How much does one Linear layer scale a unit-variance input at
+# initialisation? Its output has standard deviation $\sigma\sqrt{\text{fan\_in}}$:
+
+# %%
+for fan_in in (CONFIG.dim, CONFIG.mlp_dim, 768, 3072):
+    print(f"fan-in {fan_in:>4}: a std-{INIT_STD} Linear scales a unit-variance input by {INIT_STD * math.sqrt(fan_in):.2f}")
+
+# %% [markdown]
+# **What this shows**, each point checked by an assert below:
 # - **Post-norm** output tokens always have norm $\sqrt{D}$ (mean 0, variance 1 over $D$ channels):
 #   the stream cannot grow.
 # - With **vit_core's initialisation** at width $D = 48$, every Linear starts out shrinking its
-#   input: a weight of standard deviation 0.02 scales a unit-variance input of fan-in 48 by about
-#   $0.02\sqrt{48} \approx 0.14$. Each sub-layer writes almost nothing, both stacks begin close
-#   to the identity and look alike: stream and gradients are flat through depth. At this width
-#   the small init hides the difference at step 0 (section 6 shows that it is not as small at
-#   width 768).
+#   input (the factor for fan-in 48 is printed above). Each sub-layer writes almost nothing,
+#   both stacks begin close to the identity and look alike: stream and gradients are flat
+#   through depth. At this width the small init hides the difference at step 0 (section 6 shows
+#   that it is not as small at width 768).
 # - With **Xavier initialisation** the updates are large from the start. The pre-norm stream
 #   grows with depth and its gradients shrink towards the output (each later block's update is a
 #   smaller part of a larger sum); post-norm's gradients are larger near the output than near the
 #   input, the pattern Xiong et al. tie to the need for warm-up.
+#
+# Caveats: random tokens and random labels, step 0 only, a few seeds. This is about the
+# *start* of training; it does not show which stack trains to a better model.
 
 # %%
 for (scheme, kind), (norms, grads) in results.items():
@@ -624,8 +670,8 @@ def stream_statistics(model: ViT, images: torch.Tensor) -> dict[str, list[float]
     """Mean, std and mean per-token norm of the residual stream after the embedding and every block."""
     captured = []
     record = lambda module, inputs, output: captured.append(output)  # noqa: E731
-    hooks = [model.pos_drop.register_forward_hook(record)]  # output of embed(): (B, N, dim)
-    hooks += [block.register_forward_hook(record) for block in model.blocks]  # each block: (B, N, dim)
+    hooks = [model.pos_drop.register_forward_hook(record)]  # output of embed(): (B, T, D)
+    hooks += [block.register_forward_hook(record) for block in model.blocks]  # each block: (B, T, D)
     try:
         model.eval()(images)
     finally:
@@ -656,34 +702,37 @@ for name, s in stats.items():
               f"{s['token norm'][position]:>12.2f}")
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-for name, s in stats.items():
+fig, axes = plt.subplots(1, 3, figsize=(8.6, 3.4))
+for name, st in stats.items():
     for ax, key in zip(axes, ("mean", "std", "token norm")):
-        ax.plot(range(len(s[key])), s[key], marker="o", label=name)
+        ax.plot(range(len(st[key])), st[key], marker="o", ms=3, label=name)
 for ax, key in zip(axes, ("mean", "std", "token norm")):
-    ax.set(title=key, xlabel="position (0 = embedding, l = after block l)")
-axes[2].set_yscale("log")
-fig.suptitle(f"residual stream at initialisation, {DATASET} test images (ViT-B/16: upsampled to 224 px)")
+    ax.set(title=key, xlabel="after block l (0: embedding)")
+axes[0].axhline(0, color="grey", lw=0.5)
+axes[0].set_ylim(-1, 1)  # on the scale of the std: the means are close to 0
+axes[1].set_ylim(0, None)
+axes[2].set_ylim(0, None)
+fig.suptitle(f"residual stream at initialisation, {DATASET} test images\n(ViT-B/16: upsampled to 224 px)")
 fig.tight_layout()
-fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-save_figure(fig, FIGURES / "04_transformer_block_stream_statistics")
+fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=2, bbox_to_anchor=(0.5, 0.0))
+figures.save(fig, FIGURES / "04_transformer_block_stream_statistics")
 plt.show()
 
 # %% [markdown]
-# What the numbers say (checked below). The patch embedding's fan-in initialisation passes on
+# **What this shows** (checked below). The patch embedding's fan-in initialisation passes on
 # the scale of the normalised pixels, so every stream starts with a standard deviation near 1.
 # Then the three models part ways:
 # - **seed model**: the blocks barely change the stream at step 0. As in section 4, a std-0.02
-#   weight is small next to the fan-in scale $1/\sqrt{48} \approx 0.14$.
-# - **ViT-B/16, vit_core init**: the same std 0.02 is no longer small at width 768:
-#   $0.02\sqrt{768} \approx 0.55$ for the attention and the MLP's first Linear,
-#   $0.02\sqrt{3072} \approx 1.1$ for its second. Each block adds a real update and the pre-norm
-#   stream grows block after block.
+#   weight is small next to the fan-in scale $1/\sqrt{D}$ (the factors are printed in section 4).
+# - **ViT-B/16, vit_core init**: the same weight std is no longer small at width 768 (fan-in 768
+#   for the attention and the MLP's first Linear, 3072 for its second, printed in section 4).
+#   Each block adds a real update and the pre-norm stream grows block after block.
 # - **ViT-B/16, torchvision init**: larger weights again, and faster growth.
 #
 # So "small init" depends on the width, and a pre-norm stream at initialisation is not normalised
-# anywhere between the embedding and the final LayerNorm. Trained models look different again;
-# notebook 07 looks inside one.
+# anywhere between the embedding and the final LayerNorm. Caveats: untrained models, a handful
+# of images, and for ViT-B/16 upsampled 32 px images rather than real 224 px photographs.
+# Trained models look different again; notebook 07 looks inside one.
 
 # %%
 growth = {name: s["token norm"][-1] / s["token norm"][0] for name, s in stats.items()}
@@ -697,11 +746,13 @@ for name in (vitb_name, tv_name):
     assert growth[name] > 1.3 and all(b > a for a, b in zip(norms, norms[1:])), f"{name}: the stream grows"
 assert growth[tv_name] > growth[vitb_name], "torchvision's init grows the stream faster"
 
+# %% [markdown]
 # ## Summary
 #
 # - LayerNorm normalises each token over its own $D$ channels (biased variance, $\epsilon = 10^{-6}$),
 #   then scales and shifts it; it does not look at the batch.
-# - The MLP acts on every token separately: $D \to 4D \to D$ with exact GELU in between.
+# - The MLP acts on every token separately: $D \to D_\text{mlp} = 4D \to D$ with GELU in between
+#   (exact in torchvision, timm and `vit_core`; the tanh approximation in the original JAX code).
 # - A ViT block is pre-norm: $z + \mathrm{MSA}(\mathrm{LN}(z))$, then $z + \mathrm{MLP}(\mathrm{LN}(z))$,
 #   leaving an identity path through the whole stack; the model needs a final LayerNorm.
 # - Post-norm normalises the stream itself; at initialisation (Xavier) its gradients grow towards
@@ -712,3 +763,57 @@ assert growth[tv_name] > growth[vitb_name], "torchvision's init grows the stream
 #
 # Next, notebook 05 puts the patch embedding, positions, CLS token, encoder, final norm and head
 # together into the full model and loads torchvision's and timm's weights into it.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **RMSNorm.** Many recent Transformers replace LayerNorm by RMSNorm, which skips the mean:
+#    $\mathrm{RMS}(x) = \gamma \odot x / \sqrt{\tfrac{1}{D}\sum_i x_i^2 + \epsilon}$. Write it,
+#    check it against `torch.nn.RMSNorm`, and show that on tokens that already have mean 0 it
+#    equals LayerNorm without $\beta$.
+# 2. **LayerNorm forgets the scale.** Show that $\mathrm{LN}(a x) = \mathrm{LN}(x)$ for $a > 0$,
+#    as long as the scaled token's variance stays well above $\epsilon$ (try a tiny $a$ too).
+#    What does that mean for a post-norm stream, and for the size of the update a pre-norm block
+#    adds?
+# 3. **Count ViT-B/16's encoder.** With `block_parameters`, predict the parameter count of
+#    ViT-B/16's encoder (its $L$ blocks; the final LayerNorm belongs to `ViT`, not `Encoder`) and
+#    check it against `vit_core.Encoder(ViTConfig.vit_b_16())` built on the `meta` device.
+#
+# ### Solutions (run by CI)
+
+# %%
+# Exercise 1: RMSNorm divides by the root mean square; with a zero mean that is the standard deviation.
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    return weight * x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)  # (..., D)
+
+
+reference_rms = nn.RMSNorm(CONFIG.dim, eps=CONFIG.layer_norm_eps)
+with torch.no_grad():
+    reference_rms.weight.normal_()
+    rms_diff = max_diff(rms_norm(tokens, reference_rms.weight, CONFIG.layer_norm_eps), reference_rms(tokens))
+    centred = tokens - tokens.mean(dim=-1, keepdim=True)  # (B, T, D), every token mean 0
+    ln_diff = max_diff(rms_norm(centred, reference_rms.weight, CONFIG.layer_norm_eps),
+                       layer_norm(centred, reference_rms.weight, torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps))
+print(f"rms_norm vs nn.RMSNorm: {rms_diff:.1e}; on centred tokens, RMSNorm vs LayerNorm without beta: {ln_diff:.1e}")
+assert rms_diff <= TOL and ln_diff <= TOL
+
+# %%
+# Exercise 2: mean and standard deviation both scale with a, so (x - mean) / std does not change,
+# until a token's variance comes near epsilon (these tokens have standard deviation about 3).
+scale_diffs = {a: max_diff(layer_norm(a * tokens, torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps),
+                           plain) for a in (10.0, 1000.0, 0.001)}
+print("max |LN(a x) - LN(x)|: " + ", ".join(f"a = {a:g}: {d:.1e}" for a, d in scale_diffs.items()))
+assert scale_diffs[10.0] <= TOL and scale_diffs[1000.0] <= TOL
+assert scale_diffs[0.001] > 100 * TOL  # variance ~1e-5, next to eps = 1e-6: epsilon is no longer negligible
+# So a post-norm stream is rescaled to norm sqrt(D) after every sub-layer, whatever it was; and a
+# pre-norm sub-layer sees the same normalised input however large the stream has grown, so its
+# update does not grow with the stream: later blocks change a large stream relatively less.
+
+# %%
+# Exercise 3: L identical blocks.
+vit_b_config = ViTConfig.vit_b_16()
+predicted = vit_b_config.depth * block_parameters(vit_b_config.dim, vit_b_config.mlp_dim)
+with torch.device("meta"):
+    counted = sum(t.numel() for t in Encoder(vit_b_config).parameters())
+print(f"ViT-B/16 encoder: predicted {predicted:,}, counted {counted:,} parameters")
+assert predicted == counted
