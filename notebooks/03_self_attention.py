@@ -546,7 +546,7 @@ for r in timing_rows:
     print(f"{r['T']:>6} {r['weights MiB']:>20.3f} {r['matmul ms']:>10.3f} {r['fused ms']:>9.3f}")
 
 # %% [markdown]
-# On a log-log plot a power law $t \propto T^p$ is a straight line of slope $p$. We fit the slope
+# On a log-log plot a power law $t \propto T^k$ is a straight line of slope $k$. We fit the slope
 # in two ranges. For $256 \le T \le 1024$ the matrices fit in the processor's caches and the
 # work per entry is constant: the slope should be 2. At short sequences fixed overheads
 # dominate and flatten the curve; at long ones, on a CPU, the slope often comes out *above* 2:
