@@ -64,7 +64,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course import recipes
+from course import memory, recipes
 from vit_core import ViT
 from vit_core.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors, source_name
 from vit_core.plots import plot_confusion, plot_history, save_figure, show_images
@@ -85,6 +85,9 @@ for recipe in (SEED_RECIPE, IMPROVED):
         r = found[1]
         print(f"{recipe.name:<13} shipped: {r['test_acc']:.1%} test accuracy, trained in "
               f"{r['train_seconds'] / 60:.0f} min on {r['hardware']} (git {r['git_commit'][:7]})")
+for recipe in (SEED_RECIPE, IMPROVED):  # its training step on a 16 GB GPU (for RETRAIN = True)
+    memory.estimate(memory.meta_vit(recipe.model), recipe.batch_size, recipe.model.image_size, recipe.train,
+                    label=recipe.name)
 
 # %% [markdown]
 # ## The two recipes, side by side

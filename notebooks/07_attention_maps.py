@@ -371,8 +371,10 @@ if vit_b16 is not None:
     fig.suptitle("ViT-B/16 (ImageNet-1k weights): CLS attention of heads 1-4 of the last block, and rollout", y=1.01)
     save_figure(fig, FIGURES / "07_vit_b16_attention_rollout")
     plt.show()
-    b16_distance = attention_distances(vit_b16, stat_images[:256], stat_labels[:256], mean=IMAGENET_MEAN,
-                                       std=IMAGENET_STD, image_size=b16.image_size, batch_size=32)
+    n = env.dev_cap(256, cap=8)  # images for the distances (8 in a fast dev run)
+    b16_distance = attention_distances(vit_b16, stat_images[:n], stat_labels[:n], mean=IMAGENET_MEAN,
+                                       std=IMAGENET_STD, image_size=b16.image_size,
+                                       batch_size=env.dev_cap(32))
     fig, ax = plt.subplots(figsize=(5, 3.5))
     distance_scatter(ax, b16_distance, "ViT-B/16, ImageNet-1k", color="tab:orange")
     ax.axhline(patch_distances(b16.grid_size, b16.patch_size).mean().item(), ls="--", color="gray",

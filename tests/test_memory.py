@@ -83,3 +83,8 @@ def test_plan_batch_prints_the_estimate_and_the_batch(capsys, monkeypatch):
     monkeypatch.setenv("VIT_FAST_DEV_RUN", "1")
     assert memory.plan_batch(model, 64, 224, TrainConfig()) == 4
     assert "fast dev run: batch 64 -> 4" in capsys.readouterr().out
+
+
+def test_sizes_print_in_units_that_show_them():
+    assert memory._size(1.37e9) == "1.37 GB" and memory._size(0.1e9) == "0.10 GB"
+    assert memory._size(1.9e6) == "1.9 MB"  # a 32 px model's weights and AdamW state, not "0.00 GB"

@@ -148,6 +148,11 @@ def t4_dtype(config: TrainConfig) -> torch.dtype | None:
     return AMP_DTYPES[config.amp_dtype] if config.amp_dtype else torch.float16
 
 
+def _size(nbytes: float) -> str:
+    """'1.37 GB' from 0.1 GB up, else '3.3 MB' (a small model's state would print as 0.00 GB)."""
+    return f"{nbytes / GB:.2f} GB" if nbytes >= 0.1 * GB else f"{nbytes / 1e6:.1f} MB"
+
+
 def largest_fitting(memory: StepMemory, batch_size: int, limit_gb: float) -> int:
     """batch_size if its step fits under limit_gb, else the largest halving of it that does."""
     batch = batch_size
@@ -166,7 +171,7 @@ def estimate(model, batch_size: int, image_size: int, config: TrainConfig, label
     name = str(dtype).replace("torch.", "") if dtype else "float32"
     print(f"{label}: estimated peak GPU memory at batch {batch_size}, {image_size} px, {name} on a T4: "
           f"{memory.peak(batch_size) / GB:.1f} GB (weights + grads + {config.optimizer} state "
-          f"{memory.static / GB:.2f} GB, activations {memory.per_image / 1e6:.1f} MB per image, "
+          f"{_size(memory.static)}, activations {_size(memory.per_image)} per image, "
           f"+{OVERHEAD_GB:.0f} GB overhead) -> batch {batch} "
           + ("fits" if batch == batch_size else f"(halved to fit {limit_gb:.0f} GB)")
           + f" under {limit_gb:.0f} GB")

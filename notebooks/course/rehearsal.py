@@ -89,9 +89,11 @@ def link_cifar10(data_root: Path) -> None:
     source = env.data_dir()
     env.cifar10_ready(source)
     (data_root / "cache").mkdir(parents=True, exist_ok=True)
-    (data_root / "cifar10").symlink_to(source / "cifar10", target_is_directory=True)
-    for cache in (source / "cache").glob("cifar10-jpeg-*.pt"):
-        (data_root / "cache" / cache.name).symlink_to(cache)
+    links = [(data_root / "cifar10", source / "cifar10")]
+    links += [(data_root / "cache" / cache.name, cache) for cache in (source / "cache").glob("cifar10-jpeg-*.pt")]
+    for link, target in links:
+        if not link.is_symlink() and not link.exists():  # a kept workdir (--keep) may have them already
+            link.symlink_to(target, target_is_directory=target.is_dir())
 
 
 def prepare(workdir, huggingface: bool = True) -> dict[str, str]:
