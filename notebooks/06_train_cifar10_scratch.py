@@ -57,7 +57,6 @@ env.describe()  # profile and hardware of this run, printed first
 RETRAIN = False  # True: train both recipes here (full profile) instead of loading the shipped checkpoints
 
 # %%
-import dataclasses
 import time
 
 import matplotlib.pyplot as plt
@@ -106,19 +105,8 @@ for recipe in (SEED_RECIPE, IMPROVED):  # its training step on a 16 GB GPU (for 
 # $\mathcal N(0, 0.02^2)$; `vit_core.ViT` keeps the ViT paper's final LayerNorm.
 
 # %%
-def differences(a: recipes.Recipe, b: recipes.Recipe) -> list[tuple[str, object, object]]:
-    """(setting, value in a, value in b) for every field of the recipe and its TrainConfig that differs."""
-    rows = []
-    for part_a, part_b, prefix in ((a, b, ""), (a.train, b.train, "train."), (a.model, b.model, "model.")):
-        for field in dataclasses.fields(part_a):
-            va, vb = getattr(part_a, field.name), getattr(part_b, field.name)
-            if field.name not in ("name", "about", "train", "model", "reference") and va != vb:
-                rows.append((prefix + field.name, va, vb))
-    return rows
-
-
 print(f"{'setting':<24}{SEED_RECIPE.name:>14}{IMPROVED.name:>16}")
-for name, va, vb in differences(SEED_RECIPE, IMPROVED):
+for name, va, vb in recipes.differences(SEED_RECIPE, IMPROVED):  # every setting in which they differ
     print(f"{name:<24}{str(va):>14}{str(vb):>16}")
 assert SEED_RECIPE.model == IMPROVED.model, "the comparison is about the recipe: same model"
 
