@@ -38,7 +38,7 @@ NOTEBOOKS = env.ROOT / "notebooks"
 FULL_BRANCH = ("05", "07", "08", "09", "10", "11")
 # A cell of a fast dev run that takes longer than this trains or evaluates something uncapped
 # (a run that is not wrapped in env.dev_run, a loader not capped by env.dev_cap): it fails.
-CELL_TIMEOUT_S = 300
+CELL_TIMEOUT_S = 600
 
 STARTUP = '''\
 # Written by course.rehearsal into a temporary IPYTHONDIR: it runs in rehearsal kernels only.
