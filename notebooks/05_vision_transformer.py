@@ -413,7 +413,7 @@ assert logit_diff < 1e-5 and grad_diff < 1e-5
 # %%
 from course.bench import Runner, interleaved
 
-BATCH, ROUNDS = 128, env.pick(full=20, smoke=6)  # images per step; timed rounds of 2 steps each
+BATCH, ROUNDS = 128, env.dev_cap(env.pick(full=20, smoke=6), cap=3)  # images per step; timed rounds of 2 steps each
 torch.manual_seed(0)
 batch = (torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,)))
 runners = {}
