@@ -20,7 +20,7 @@
 # A Vision Transformer has almost no built-in idea of what an image is: no locality, no
 # translation equivariance. On 50,000 small images that makes it hungry for data and for
 # regularisation. This notebook takes the series' seed model (48-dim tokens, 4 blocks, 4 heads,
-# 4 × 4 patches: about 0.12 M parameters), trains it with the seed recipe **as its source ran
+# 4 × 4 patches; its parameter count is printed below), trains it with the seed recipe **as its source ran
 # it**, then with an improved recipe on the same model, and looks at what the trained model
 # still gets wrong.
 #
