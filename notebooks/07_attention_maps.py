@@ -109,7 +109,7 @@ print(f"model: {ORIGIN}\n       {config.dim}-dim, {config.depth} blocks x {confi
 # %% [markdown]
 # ## Raw CLS attention, one map per head
 #
-# In block $l$, head $h$ computes $W = \mathrm{softmax}(QK^\top/\sqrt{d})$, an $N \times N$
+# In block $l$, head $h$ computes $W = \mathrm{softmax}(QK^\top/\sqrt{d_h})$, a $T \times T$
 # matrix whose row $i$ says how much token $i$ reads from each token. The classifier only looks
 # at the CLS token (position 0), so row 0 of the **last** block, without its own column, is a
 # first guess at "where the model looks": one weight per patch, $8 \times 8$ here, which we
@@ -121,9 +121,9 @@ show_loader = TensorLoader(test_images[show_idx], test_labels[show_idx], len(sho
                            **dict(zip(("mean", "std"), recipes.NORMALIZE[RECIPE.normalize])))
 x, y = next(iter(show_loader))  # (6, 3, 32, 32) normalised, as the model saw them in training
 with torch.no_grad():
-    logits, attentions = model(x, return_attention=True)  # attentions: depth x (B, heads, N, N)
+    logits, attentions = model(x, return_attention=True)  # attentions: depth x (B, heads, T, T)
 predicted = logits.argmax(-1).cpu()
-raw = cls_attention(attentions)  # (B, heads, N-1), last block
+raw = cls_attention(attentions)  # (B, heads, N), last block
 assert torch.equal(raw, attentions[-1][:, :, 0, 1:].float())
 print(f"{len(attentions)} blocks of attention weights, each {tuple(attentions[0].shape)}; "
       f"CLS row of the last block: {tuple(raw.shape)}")
@@ -140,17 +140,17 @@ print(f"{len(attentions)} blocks of attention weights, each {tuple(attentions[0]
 
 # %%
 def rollout_by_hand(attentions):
-    N = attentions[0].shape[-1]
-    eye = torch.eye(N, device=attentions[0].device)
-    product = eye  # (N, N), broadcast over the batch below
+    T = attentions[0].shape[-1]  # tokens: N patches + CLS
+    eye = torch.eye(T, device=attentions[0].device)
+    product = eye  # (T, T), broadcast over the batch below
     for weights in attentions:
-        a = 0.5 * weights.mean(dim=1) + 0.5 * eye  # (B, N, N): heads averaged, residual added
+        a = 0.5 * weights.mean(dim=1) + 0.5 * eye  # (B, T, T): heads averaged, residual added
         a = a / a.sum(dim=-1, keepdim=True)  # rows are distributions again
-        product = a @ product  # (B, N, N): this block after all the earlier ones
-    return product[:, 0, 1:]  # (B, N-1)
+        product = a @ product  # (B, T, T): this block after all the earlier ones
+    return product[:, 0, 1:]  # (B, N)
 
 
-rollout = attention_rollout(attentions)  # (B, N-1)
+rollout = attention_rollout(attentions)  # (B, N)
 assert torch.allclose(rollout_by_hand([a.float() for a in attentions]), rollout, atol=1e-6)
 print(f"rollout by hand == vit_core.attention_rollout; CLS-to-patch mass per image: "
       f"{[round(v, 3) for v in rollout.sum(-1).tolist()]} (the rest stays on the CLS token itself)")
@@ -160,14 +160,14 @@ print(f"rollout by hand == vit_core.attention_rollout; CLS-to-patch mass per ima
 # map shows each patch's **share** of the CLS token's attention to the patches (the map sums to
 # 1), on **one colour scale** for the whole figure, so brightness can be compared across heads,
 # images and rollout. A head that spreads its attention evenly gives every patch
-# $1/P = 1/64$ and shows as a flat, dark map. (Stretching each map to its own range, as is
+# $1/N = 1/64$ and shows as a flat, dark map. (Stretching each map to its own range, as is
 # common, makes such a flat map look as focused as a sharp one.) The colour scale is a square
 # root, so that small shares stay visible next to the largest one.
 
 # %%
 def attention_figure(pixels, raw, rollout, titles, image_size):
     """Rows of [image | one map per head | rollout], all maps on one colour scale (attention share)."""
-    B, heads, P = raw.shape
+    B, heads, N = raw.shape
     head_maps = relevance_to_image(rearrange(raw, "b h p -> (b h) p"), image_size, scale="share")  # (B*heads, S, S)
     head_maps = rearrange(head_maps, "(b h) s t -> b h s t", b=B)  # (B, heads, S, S)
     rollout_maps = relevance_to_image(rollout, image_size, scale="share")  # (B, S, S)
@@ -183,7 +183,7 @@ def attention_figure(pixels, raw, rollout, titles, image_size):
         for ax in axes[b]:
             ax.axis("off")
     bar = fig.colorbar(shown, ax=axes, shrink=0.6, label="share of the CLS attention")
-    bar.ax.axhline(1 / P, color="white", lw=1.5)  # the level of uniform attention
+    bar.ax.axhline(1 / N, color="white", lw=1.5)  # the level of uniform attention
     return fig
 
 
@@ -207,8 +207,8 @@ plt.show()
 # and block written out, against `vit_core.attention_maps.mean_attention_distance`:
 
 # %%
-distances = patch_distances(config.grid_size, config.patch_size).to(device)  # (P, P) pixels
-w = attentions[0][:, 0, 1:, 1:].float()  # (B, P, P): block 1, head 1, patch-to-patch weights
+distances = patch_distances(config.grid_size, config.patch_size).to(device)  # (N, N) pixels
+w = attentions[0][:, 0, 1:, 1:].float()  # (B, N, N): block 1, head 1, patch-to-patch weights
 w = w / w.sum(dim=-1, keepdim=True)
 by_hand = (w * distances).sum(dim=-1).mean()
 assert torch.allclose(by_hand, mean_attention_distance(attentions, config.grid_size, config.patch_size)[0, 0])
@@ -326,8 +326,8 @@ plt.show()
 
 # %%
 def similarity_by_grid_distance(pos_embed, grid_size):
-    sim = pos_embed_similarity(pos_embed).reshape(grid_size ** 2, grid_size ** 2)  # (P, P)
-    gap = patch_distances(grid_size, 1).round().long()  # (P, P) grid distance, rounded to whole patches
+    sim = pos_embed_similarity(pos_embed).reshape(grid_size ** 2, grid_size ** 2)  # (N, N)
+    gap = patch_distances(grid_size, 1).round().long()  # (N, N) grid distance, rounded to whole patches
     return {d: sim[gap == d].mean().item() for d in range(1, int(gap.max()) + 1)}
 
 
@@ -423,7 +423,7 @@ if vit_b16 is not None:
 # %%
 # Exercise 1: entropy of the CLS row over the patches, averaged over the six images shown above.
 def cls_entropy_bits(attentions) -> torch.Tensor:
-    rows = torch.stack([a[:, :, 0, 1:] for a in attentions]).float()  # (layers, B, heads, P)
+    rows = torch.stack([a[:, :, 0, 1:] for a in attentions]).float()  # (layers, B, heads, N)
     rows = rows / rows.sum(-1, keepdim=True)
     return -(rows * rows.clamp_min(1e-12).log2()).sum(-1).mean(1)  # (layers, heads)
 
@@ -431,10 +431,10 @@ def cls_entropy_bits(attentions) -> torch.Tensor:
 with torch.no_grad():
     _, initial_attentions = initial(x, return_attention=True)
 trained_h, initial_h = cls_entropy_bits(attentions), cls_entropy_bits(initial_attentions)
-P = config.num_patches
-print(f"uniform: {torch.log2(torch.tensor(float(P))):.2f} bits; untrained heads {initial_h.min():.2f}-{initial_h.max():.2f}, "
+N = config.num_patches  # number of patches (the series' notation)
+print(f"uniform: {torch.log2(torch.tensor(float(N))):.2f} bits; untrained heads {initial_h.min():.2f}-{initial_h.max():.2f}, "
       f"trained heads {trained_h.min():.2f}-{trained_h.max():.2f} bits")
-assert initial_h.min() > trained_h.min() and (initial_h - torch.log2(torch.tensor(float(P)))).abs().max() < 0.1
+assert initial_h.min() > trained_h.min() and (initial_h - torch.log2(torch.tensor(float(N)))).abs().max() < 0.1
 
 # %%
 # Exercise 2: without the identity term all of the CLS row's mass can leave the CLS token.
@@ -442,7 +442,7 @@ def rollout_without_residual(attentions):
     product = torch.eye(attentions[0].shape[-1], device=attentions[0].device)
     for weights in attentions:
         product = weights.float().mean(dim=1) @ product  # (B, N, N)
-    return product[:, 0, 1:]  # (B, N-1)
+    return product[:, 0, 1:]  # (B, N)
 
 
 plain = rollout_without_residual(attentions)
@@ -452,11 +452,11 @@ assert plain.sum(-1).mean() > rollout.sum(-1).mean()
 # %%
 # Exercise 3: the most local head puts more weight on the 8 neighbours than uniform attention would.
 layer, head = divmod(int(trained_distance.argmin()), config.heads)
-w = attentions[layer][:, head, 1:, 1:].float()  # (B, P, P) patch-to-patch
+w = attentions[layer][:, head, 1:, 1:].float()  # (B, N, N) patch-to-patch
 w = w / w.sum(-1, keepdim=True)
 neighbours = (patch_distances(config.grid_size, 1).to(w.device) - 1.2).abs() < 0.3  # 1 or sqrt(2) patches away
 share = (w * neighbours).sum(-1).mean()  # share on the 8 (fewer at borders) neighbours
-uniform_share = neighbours.float().sum(-1).mean() / P
+uniform_share = neighbours.float().sum(-1).mean() / N
 print(f"block {layer + 1}, head {head + 1}: {share:.1%} of its attention on neighbouring patches, "
       f"uniform would give {uniform_share:.1%}")
 assert share > uniform_share
