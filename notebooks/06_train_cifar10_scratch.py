@@ -63,10 +63,10 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from course import memory, recipes
+from course import figures, memory, recipes
 from vit_core import ViT
 from vit_core.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors, source_name
-from vit_core.plots import plot_confusion, plot_history, save_figure, show_images
+from vit_core.plots import plot_confusion, plot_history, show_images
 from vit_core.train import lr_factor, make_optimizer, predict
 
 notebook_start = time.perf_counter()
@@ -143,9 +143,9 @@ x, y = next(iter(loaders["train"]))  # (B, 3, 32, 32) normalised
 mean = torch.tensor(CIFAR10_MEAN, device=x.device).view(1, 3, 1, 1)
 std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1)
 pixels = (x[:16] * std + mean).clamp(0, 1)  # undo the normalisation to look at them
-fig = show_images(pixels, [CIFAR10_CLASSES[i] for i in y[:16].tolist()], ncols=8)
+fig = show_images(pixels, [CIFAR10_CLASSES[i] for i in y[:16].tolist()], ncols=8, scale=1.05)
 fig.suptitle(f"augmented training batch: pad-4 random crop + horizontal flip ({DATASET})", y=1.02)
-save_figure(fig, FIGURES / "06_augmented_batch")
+figures.save(fig, FIGURES / "06_augmented_batch")
 plt.show()
 assert x.shape == (IMPROVED.batch_size, 3, 32, 32) and abs(x.mean().item()) < 0.5  # roughly normalised
 
@@ -177,7 +177,7 @@ ax.plot(schedule, label=f"{IMPROVED.name}: warmup + cosine")
 ax.axhline(SEED_RECIPE.train.lr, color="C1", ls="--", label=f"{SEED_RECIPE.name}: constant")
 ax.set(xlabel="optimiser step", ylabel="learning rate", ylim=(0, None), title="learning rate per step")
 ax.legend(fontsize=9)
-save_figure(fig, FIGURES / "06_lr_schedule")
+figures.save(fig, FIGURES / "06_lr_schedule")
 plt.show()
 assert max(schedule) <= IMPROVED.train.lr and schedule[0] < 0.1 * IMPROVED.train.lr
 
@@ -263,7 +263,7 @@ for name, (model, record) in trained.items():
 fig = plot_history({name: record["history"] for name, (_, record) in trained.items()},
                    title=f"CIFAR-10 from scratch, seed model ({DATASET})",
                    held_out={name: record["curves_on"] for name, (_, record) in trained.items()})
-save_figure(fig, FIGURES / "06_history")
+figures.save(fig, FIGURES / "06_history")
 plt.show()
 
 # %%
@@ -307,7 +307,7 @@ assert torch.equal(labels, test_labels)  # the test loader keeps the original or
 accuracy = (preds == labels).float().mean().item()
 assert abs(accuracy - record["test_acc"]) <= 0.002, "predict() and the record disagree"
 fig = plot_confusion(preds, labels, CIFAR10_CLASSES, title=f"{NAME}: {accuracy:.1%} test accuracy ({DATASET})")
-save_figure(fig, FIGURES / "06_confusion")
+figures.save(fig, FIGURES / "06_confusion")
 plt.show()
 
 # %%
@@ -329,9 +329,9 @@ print(f"hardest class: {CIFAR10_CLASSES[order[0]]} ({per_class[order[0]]:.1%} co
 wrong = (preds != labels).nonzero().flatten()
 wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(0))[:24]].sort().values
 titles = [f"{CIFAR10_CLASSES[labels[i]]}\n→ {CIFAR10_CLASSES[preds[i]]}" for i in wrong.tolist()]
-fig = show_images(test_images[wrong], titles, ncols=8)
+fig = show_images(test_images[wrong], titles, ncols=6, scale=1.4, fontsize=10)
 fig.suptitle(f"misclassified test images of {NAME}: true → predicted ({DATASET})", y=1.02)
-save_figure(fig, FIGURES / "06_misclassified")
+figures.save(fig, FIGURES / "06_misclassified")
 plt.show()
 print(f"{len(wrong)} of {int((preds != labels).sum()):,} misclassified test images shown, drawn at random")
 

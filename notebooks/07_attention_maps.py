@@ -62,9 +62,8 @@ from vit_core.attention_maps import (attention_rollout, cls_attention, mean_atte
                                      patch_distances, pos_embed_similarity, relevance_to_image)
 from vit_core.data import (CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, TensorLoader, load_tensors,
                            source_name, subset)
-from vit_core.plots import save_figure
 from vit_core.train import TrainConfig, evaluate, fit
-from course import pretrained, recipes
+from course import figures, pretrained, recipes
 
 notebook_start = time.perf_counter()
 device = env.get_device()
@@ -190,9 +189,9 @@ def attention_figure(pixels, raw, rollout, titles, image_size):
 pixels = test_images[show_idx].float() / 255  # (B, 3, 32, 32) in [0, 1], for display
 titles = [f"{CIFAR10_CLASSES[t]}\n(pred: {CIFAR10_CLASSES[p]})" for t, p in zip(y.tolist(), predicted.tolist())]
 fig = attention_figure(pixels, raw, rollout, titles, config.image_size)
-fig.suptitle(f"last-block CLS attention per head and rollout, one colour scale (white line on the bar: "
-             f"uniform, 1/{raw.shape[-1]}) — {DATASET}", y=0.93)
-save_figure(fig, FIGURES / "07_attention_rollout")
+fig.suptitle(f"last-block CLS attention per head, and rollout, on one colour scale\n"
+             f"(white line on the bar: uniform, 1/{raw.shape[-1]}) — {DATASET}", y=0.95, fontsize=11)
+figures.save(fig, FIGURES / "07_attention_rollout")
 plt.show()
 
 # %% [markdown]
@@ -266,7 +265,7 @@ ax.axhline(UNIFORM, ls="--", color="gray", lw=0.8, label="uniform attention")
 ax.set(xlabel="block (network depth)", ylabel="mean attention distance (px)", ylim=(0, None),
        title=f"{config.grid_size}x{config.grid_size} patches of {config.patch_size} px")
 ax.legend(fontsize=8)
-save_figure(fig, FIGURES / "07_mean_attention_distance")
+figures.save(fig, FIGURES / "07_mean_attention_distance")
 plt.show()
 max_distance = distances.max().item()
 assert ((trained_distance >= 0) & (trained_distance <= max_distance)).all()
@@ -315,7 +314,7 @@ for ax, pos, name in zip(axes, [init_pos_embed, model.pos_embed.cpu()], ["at ini
     ax.axis("off")
 fig.colorbar(image, ax=axes, shrink=0.8, label="cosine similarity")
 fig.suptitle("position-embedding similarity: tile (i, j) compares patch (i, j) with every patch")
-save_figure(fig, FIGURES / "07_pos_embed_similarity")
+figures.save(fig, FIGURES / "07_pos_embed_similarity")
 plt.show()
 
 # %% [markdown]
@@ -368,8 +367,9 @@ if vit_b16 is not None:
     pixels224 = F.interpolate(pixels, size=b16.image_size, mode="bilinear", align_corners=False).clamp(0, 1)
     fig = attention_figure(pixels224, cls_attention(b16_attentions)[:, :4], attention_rollout(b16_attentions),
                            [CIFAR10_CLASSES[t] for t in y.tolist()], b16.image_size)
-    fig.suptitle("ViT-B/16 (ImageNet-1k weights): CLS attention of heads 1-4 of the last block, and rollout", y=1.01)
-    save_figure(fig, FIGURES / "07_vit_b16_attention_rollout")
+    fig.suptitle("ViT-B/16 (ImageNet-1k weights): CLS attention of heads 1-4\nof the last block, and rollout",
+                 y=0.95, fontsize=11)
+    figures.save(fig, FIGURES / "07_vit_b16_attention_rollout")
     plt.show()
     n = env.dev_cap(256, cap=8)  # images for the distances (8 in a fast dev run)
     b16_distance = attention_distances(vit_b16, stat_images[:n], stat_labels[:n], mean=IMAGENET_MEAN,
@@ -381,7 +381,7 @@ if vit_b16 is not None:
                lw=0.8, label="uniform attention")
     ax.set(xlabel="block (network depth)", ylabel="mean attention distance (px)", ylim=(0, None))
     ax.legend(fontsize=8)
-    save_figure(fig, FIGURES / "07_vit_b16_mean_attention_distance")
+    figures.save(fig, FIGURES / "07_vit_b16_mean_attention_distance")
     plt.show()
     print(f"ViT-B/16: block 1 heads span {b16_distance[0].min():.0f}-{b16_distance[0].max():.0f} px, "
           f"last block {b16_distance[-1].min():.0f}-{b16_distance[-1].max():.0f} px")

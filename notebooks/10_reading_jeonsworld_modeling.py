@@ -71,7 +71,8 @@ import vit_core
 from vit_core import (ViT, ViTConfig, StateDictMismatchError, from_google_npz, max_diff, resize_pos_embed,
                       to_google_npz)
 from vit_core.train import replace_head
-from vit_core.plots import save_figure, show_images
+from vit_core.plots import show_images
+from course import figures
 
 torch.manual_seed(0)
 DATA = env.data_dir()                 # datasets, caches and written files: $VIT_DATA, else data/
@@ -564,9 +565,9 @@ else:
     assert diff < 1e-5
 
 # %% [markdown]
-# The figure puts the geometry beside its consequence. Left: for each column of the new grid,
+# The figure puts the geometry beside its consequence. Top: for each column of the new grid,
 # where the resize reads the old grid, relative to the centre of that column's own patch
-# (in old cells; from the two conventions' formulas). Right: each library's error against the
+# (in old cells; from the two conventions' formulas). Bottom: each library's error against the
 # stand-in's formula, averaged over channels and rows, for each new column (measured above).
 
 # %%
@@ -574,14 +575,14 @@ columns = torch.arange(new_grid, dtype=torch.float64)
 patch_centre = (columns + 0.5) * old_grid / new_grid - 0.5  # where column j's patch centre is, in old cells
 read_at = {"corners aligned": columns * (old_grid - 1) / (new_grid - 1),  # align_corners=True
            "cell centres": patch_centre}                                 # align_corners=False
-fig, (ax_read, ax_error) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax_read, ax_error) = plt.subplots(2, 1, figsize=(8.6, 7.4))  # 8.6 in: 9 pt stays 9 pt at README width
 for (name, where), colour in zip(read_at.items(), ("C0", "C3")):
     ax_read.plot(columns, where - patch_centre, "o-", ms=4, color=colour,
                  label=f"{name}: " + ("jeonsworld, torchvision" if "corners" in name else "timm, HF, vit_core"))
 ax_read.set_xlabel(f"column of the new {new_grid}x{new_grid} grid")
 ax_read.set_ylabel("read position - patch centre (old cells)")
 ax_read.set_title(f"where the {old_grid} -> {new_grid} resize reads", fontsize=10)
-ax_read.legend(fontsize=9)
+ax_read.legend(fontsize=9, loc="upper right")
 markers = ["s", "D", "^", "v", "."]
 for (name, error), marker, colour in zip(errors.items(), markers, ("C0", "C1", "C2", "C3", "C4")):
     ax_error.plot(columns, error.mean(dim=(0, 2)), marker=marker, ms=4, color=colour, label=name)
@@ -589,15 +590,15 @@ ax_error.set_xlabel(f"column of the new {new_grid}x{new_grid} grid")
 ax_error.set_ylabel("mean |resized - formula|")
 ax_error.set_ylim(bottom=0)
 ax_error.set_title("error against the stand-in's formula (measured)", fontsize=10)
-ax_error.legend(fontsize=9, ncol=2, loc="upper center")
+ax_error.legend(fontsize=9, ncol=3, loc="upper center")
 ax_error.set_ylim(top=1.7 * max(e.mean(dim=(0, 2)).max().item() for e in errors.values()))
 for ax in (ax_read, ax_error):
     ax.tick_params(labelsize=9)
     ax.grid(alpha=0.3)
-fig.suptitle("Resizing position embeddings (right: a smooth sine-cosine stand-in, not trained weights)",
+fig.suptitle("Resizing position embeddings (bottom: a smooth sine-cosine stand-in, not trained weights)",
              fontsize=11)
 fig.tight_layout()
-save_figure(fig, FIGURES / "10_reading_jeonsworld_modeling_pos_resize")
+figures.save(fig, FIGURES / "10_reading_jeonsworld_modeling_pos_resize")
 plt.show()
 shift = (read_at["corners aligned"] - patch_centre).abs().max().item()
 print(f"corner alignment reads up to {shift:.3f} old cells away from the patch's own centre (at the edges), "
@@ -607,8 +608,8 @@ assert abs(shift - 0.5 * (1 - old_grid / new_grid)) < 1e-9
 # %% [markdown]
 # **What this shows.** The corner-aligned resizes (jeonsworld, torchvision) stretch the old
 # grid: near the image edges they read a fraction of an old cell away from the patch's own
-# position (left; the printed line gives the largest offset), and their error against the
-# formula is larger there and on average (right; the table above has the numbers; the
+# position (top; the printed line gives the largest offset), and their error against the
+# formula is larger there and on average (bottom; the table above has the numbers; the
 # interpolation kernel adds its own error everywhere). HuggingFace and `vit_core` give the same
 # numbers, and timm differs from both only through its anti-aliased kernel. What it does not
 # show: which convention is better for *trained* embeddings, which are no formula, or what
@@ -839,7 +840,7 @@ if not env.is_smoke() and checkpoint.is_file() and vit.config.num_classes == 100
               for t, i, p in zip(y.tolist(), top.indices[:, 0].tolist(), top.values[:, 0].tolist())]
     fig = show_images(test_images[picked], titles, ncols=4, scale=2.2)
     fig.suptitle(f"{checkpoint.name} on {source_name('cifar10', DATA)} test images (upscaled)", fontsize=10, y=1.03)
-    save_figure(fig, FIGURES / "10_reading_jeonsworld_modeling_real_checkpoint")
+    figures.save(fig, FIGURES / "10_reading_jeonsworld_modeling_real_checkpoint")
     plt.show()
 else:
     print("no real-checkpoint predictions in this run (see the cell above for why)")

@@ -22,3 +22,19 @@ def test_wide_figure_is_scaled_down_and_rejected():
     with pytest.raises(AssertionError, match="tiny"):
         figures.check_readable(fig)
     plt.close(fig)
+
+
+def test_hidden_axes_labels_are_not_counted():
+    fig, (shown, hidden) = plt.subplots(1, 2, figsize=(4, 2))
+    for ax in (shown, hidden):
+        ax.tick_params(labelsize=5)  # 5 pt: too small wherever it is drawn
+    hidden.axis("off")  # image grids hide their axes: those tick labels are never drawn
+    drawn = {t.get_text() for t in shown.get_xticklabels() if t.get_text()}
+    sizes = figures.displayed_points(fig)
+    assert drawn and drawn <= sizes.keys()
+    assert len([t for t in hidden.get_xticklabels() if t.get_text()]) > 0
+    with pytest.raises(AssertionError):
+        figures.check_readable(fig)  # the visible axis still fails
+    shown.axis("off")
+    assert figures.displayed_points(fig) == {}
+    plt.close(fig)

@@ -139,7 +139,9 @@ class MLP(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
         self.fc1 = nn.Linear(config.dim, config.mlp_dim)
-        self.act = nn.GELU()  # exact (erf) GELU, as in the paper, torchvision and timm
+        # exact (erf) GELU, as torchvision, timm and HF use; Google's JAX code calls flax's nn.gelu, whose
+        # default is the tanh approximation. The two differ by at most 5e-4 (notebook 04 prints it).
+        self.act = nn.GELU()
         self.fc2 = nn.Linear(config.mlp_dim, config.dim)
         self.drop = nn.Dropout(config.dropout)
 

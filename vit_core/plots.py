@@ -81,10 +81,10 @@ def plot_confusion(preds, labels, class_names, title: str | None = None):
     if k <= 20:  # numbers stay readable up to about 20 classes
         for t in range(k):
             for p in range(k):
-                ax.text(p, t, f"{percent[t, p]:.0f}", ha="center", va="center", fontsize=7,
+                ax.text(p, t, f"{percent[t, p]:.0f}", ha="center", va="center", fontsize=8,
                         color="white" if percent[t, p] > 50 else "black")
-    ax.set_xticks(range(k), class_names, rotation=90 if k > 2 else 0, fontsize=8)
-    ax.set_yticks(range(k), class_names, fontsize=8)
+    ax.set_xticks(range(k), class_names, rotation=90 if k > 2 else 0, fontsize=9)
+    ax.set_yticks(range(k), class_names, fontsize=9)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title or f"confusion (% of each true class), accuracy {100 * (preds == labels).float().mean():.1f}%")

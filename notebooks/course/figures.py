@@ -20,8 +20,10 @@ def displayed_points(fig, dpi: int = DPI, width_px: int = README_WIDTH_PX) -> di
     fig.canvas.draw()
     png_px = (fig.get_tightbbox(fig.canvas.get_renderer()).width + 0.2) * dpi  # + savefig's pad_inches, both sides
     scale = min(1.0, width_px / png_px) * dpi / SCREEN_PX_PER_INCH
+    hidden = {id(t) for ax in fig.axes if not ax.axison  # axis("off"): its tick labels are never drawn
+              for t in [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.xaxis.label, ax.yaxis.label]}
     return {t.get_text(): t.get_fontsize() * scale for t in fig.findobj(Text)
-            if t.get_visible() and t.get_text().strip()}
+            if t.get_visible() and t.get_text().strip() and id(t) not in hidden}
 
 
 def check_readable(fig, min_points: float = MIN_POINTS, **kwargs) -> float:
