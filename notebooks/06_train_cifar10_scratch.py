@@ -91,8 +91,8 @@ for recipe in (SEED_RECIPE, IMPROVED):  # its training step on a 16 GB GPU (for 
 # %% [markdown]
 # ## The two recipes, side by side
 #
-# Both recipes are defined once, in `course.recipes`, and everything below reads them from
-# there. The model is the same; the table lists every setting in which the recipes differ.
+# Both recipes are defined once, in `course.recipe_book` (`course.recipes` runs them), and
+# everything below reads them from there. The model is the same; the table lists every setting in which the recipes differ.
 #
 # **Seed 003, as its source ran it.** The seed document summarises its recipe as
 # `optim.Adam(lr=1e-2, weight_decay=1e-2)`, batch 256, 100 epochs, and reports 75.5 % test

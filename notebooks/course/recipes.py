@@ -1,4 +1,5 @@
-"""Named training recipes, each defined once and run the same way from a notebook or a shell.
+"""Run, record and export the named training recipes of `course.recipe_book`, the same way
+from a notebook or a shell.
 
     python -m course.recipes list
     python -m course.recipes run seed-003 --out ~/vit-runs/seed-003 --threads 1
@@ -19,146 +20,22 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from vit_core import ViT, ViTConfig
+from vit_core import ViT
 from vit_core import augment as aug
-from vit_core.stn import STNClassifier, STNConfig
-from vit_core.data import CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors, source_name, subset, train_val_split
+from vit_core.data import TensorLoader, load_tensors, source_name, subset, train_val_split
 from vit_core.train import TrainConfig, evaluate, fit, freeze_all_but_last, replace_head
+
+from course.recipe_book import (AUGMENTS, CAT_DOG, CAT_DOG_SIZES, FIRST_FIVE, LAST_FIVE, NORMALIZE,  # noqa: F401
+                                NOT_CAT_DOG, RECIPES, SEED_MODEL, Recipe, config_from_dict, differences,
+                                make_model, recipe_of, scaled_down, seed_names)
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKPOINTS = REPO / "data" / "checkpoints"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    about: str                              # one line: what it is and where it comes from
-    model: ViTConfig | STNConfig            # the model class follows the config's type (make_model)
-    train: TrainConfig
-    batch_size: int
-    augment: str = "crop_flip"              # key of AUGMENTS: what each training image goes through
-    mix: bool = False                       # MixUp or CutMix per batch (soft targets)
-    normalize: str = "cifar10"              # 'cifar10' (its channel mean/std) | 'half' (mean = std = 0.5)
-    classes: tuple[int, ...] | None = None  # CIFAR-10 labels kept (relabelled 0..k-1 in this order)
-    train_per_class: int | None = None      # images per class kept for training (after the val split)
-    val_per_class: int = 0                  # validation images per class carved from train; 0 = none
-    init_from: str | None = None            # recipe whose exported weights initialise the model
-    trainable_blocks: int | None = None     # fine-tuning: train only the last k blocks (+ head); None = all
-    train_norm: bool = True                 # fine-tuning: whether the final LayerNorm trains
-    zero_head: bool = True                  # fine-tuning: the new head starts at zero (else nn.Linear's init)
-    keep_best: bool = False                 # test the weights of the best validation epoch, not the last
-    reference: str = ""                     # the figure this recipe is compared with, and its source
-
-
-AUGMENTS = {
-    "none": lambda: False,
-    "crop_flip": lambda: True,              # batched pad-4 crop + flip (vit_core.augment.random_crop_flip)
-    "tintn": aug.tintn_flip_resized_crop,
-    "flip_rotate": aug.flip_rotate,         # seed 001's flip + RandomRotation(10)   # flip + RandomResizedCrop(0.8-1.0), as tintn's data.py
-    "trivialaugment": aug.trivial_augment_crop_flip,
-    "randaugment": aug.rand_augment_crop_flip,
-}
-NORMALIZE = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
-
-SEED_MODEL = ViTConfig.cifar10_seed(cls_only_last_block=True)  # the shortcut: same maths, 1.27x faster on CPU
-CAT_DOG = (3, 5)                        # CIFAR-10 labels of cat and dog: notebook 09's task
-NOT_CAT_DOG = (0, 1, 2, 4, 6, 7, 8, 9)  # the 8 other classes: notebook 09's pretraining data
-CAT_DOG_SIZES = (250, 1000, 4500)       # training images per class in 09's sweep (4,500 = all but val)
-FIRST_FIVE, LAST_FIVE = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)  # notebook 08's stand-in: pretrain, then transfer
-TRANSFER_EPOCHS = 5                     # notebook 08's arms: seed 001's 5 epochs, the same for every arm
-CAT_DOG_STEPS = 1000                    # optimizer steps per cat-vs-dog run, the same for every arm and size
-STN_TRAIN = TrainConfig(epochs=50, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, warmup_epochs=0,
-                        schedule="constant", label_smoothing=0.0, grad_clip=None)  # notebook 12, both arms
-
-
-def make_model(config):
-    """A fresh model for a config: STNClassifier for an STNConfig, else ViT."""
-    return STNClassifier(config) if isinstance(config, STNConfig) else ViT(config)
-
-
-def config_from_dict(d: dict):
-    """The model config a record or an export holds (JSON turns tuples into lists)."""
-    if "spatial_transformer" in d:
-        return STNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-    return ViTConfig(**d)
-
-
-
-def _transfer(arm: str) -> "Recipe":
-    """One arm of notebook 08's stand-in on CIFAR-10 classes 5-9: seed 001's fine-tuning
-    recipe, a better one, or the same model from scratch; same data and epochs, best
-    validation epoch tested."""
-    seed_001 = arm == "seed001"
-    train = (TrainConfig(epochs=TRANSFER_EPOCHS, lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="constant",
-                         warmup_epochs=0, label_smoothing=0.0, grad_clip=None) if seed_001 else
-             TrainConfig(epochs=TRANSFER_EPOCHS, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1))
-    about = {"seed001": "from cifar5-backbone, seed 001's fine-tuning: last 3 blocks + a default-init head train, final LayerNorm frozen, "
-                        "Adam 1e-3 constant, flip + rotation 10, batch 64",
-             "improved": "from cifar5-backbone, every block trains, zero-init head, AdamW 1e-3 warmup + cosine, smoothing 0.1, pad-crop + flip",
-             "scratch": "the improved recipe from random weights"}[arm]
-    return Recipe(f"transfer-{arm}", f"notebook 08 stand-in on CIFAR-10 classes 5-9, {about}",
-                  replace(SEED_MODEL, num_classes=5), train, batch_size=64,
-                  augment="flip_rotate" if seed_001 else "crop_flip", classes=LAST_FIVE, val_per_class=500,
-                  init_from=None if arm == "scratch" else "cifar5-backbone", trainable_blocks=3 if seed_001 else None,
-                  train_norm=not seed_001, zero_head=not seed_001, keep_best=True,
-                  reference="seed 001 (ViT-B/16 ImageNet-1k, CIFAR-100 at 224 px): its real task, not this stand-in")
-
-
-def _cat_dog(arm: str, per_class: int) -> "Recipe":
-    """One arm of notebook 09's sweep: the same model, data and budget, from scratch or from
-    catdog-backbone; the weights of the best validation epoch are tested."""
-    epochs = round(CAT_DOG_STEPS / (2 * per_class // 64))  # about CAT_DOG_STEPS steps of 64 images
-    return Recipe(f"catdog-{arm}-{per_class}", f"cat vs dog, {per_class} train images per class, {arm}",
-                  replace(SEED_MODEL, num_classes=2),
-                  TrainConfig(epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_epochs=epochs / 20),
-                  batch_size=64, classes=CAT_DOG, train_per_class=per_class, val_per_class=500,
-                  init_from="catdog-backbone" if arm == "pretrained" else None, keep_best=True,
-                  reference="~64% validation from scratch (seed 002, Kaggle cats vs dogs, 224 px)")
-
-
-RECIPES = {r.name: r for r in [
-    Recipe("seed-003", "seed 003 as tintn's code ran it: AdamW 1e-2, wd 1e-2 on every tensor, constant lr, "
-           "batch 256, flip + resized crop, 100 epochs", SEED_MODEL,
-           TrainConfig(epochs=100, lr=1e-2, weight_decay=1e-2, decay_all=True, optimizer="adamw", warmup_epochs=0,
-                       schedule="constant", label_smoothing=0.0, grad_clip=None),
-           batch_size=256, augment="tintn", normalize="half",
-           reference="75.5% test after 100 epochs (seed 003 / tintn README)"),
-    Recipe("improved-cpu", "the seed model, trained well in 90 CPU minutes: AdamW 3e-3, wd 0.05, warmup 3 + cosine, "
-           "label smoothing 0.1, pad-crop + flip, 45k train / 5k val", SEED_MODEL,
-           TrainConfig(epochs=40, lr=3e-3, weight_decay=0.05, warmup_epochs=3, label_smoothing=0.1, grad_clip=1.0),
-           batch_size=256, augment="crop_flip", val_per_class=500,
-           reference="goal >= 80% test in <= 90 min on 2 CPU threads"),
-    Recipe("catdog-backbone", "notebook 09's backbone: the seed model trained on the 8 CIFAR-10 classes other than "
-           "cat and dog (36,800 train / 3,200 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
-           replace(SEED_MODEL, num_classes=8),
-           TrainConfig(epochs=25, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
-           batch_size=256, classes=NOT_CAT_DOG, val_per_class=400),
-    *[_cat_dog(arm, n) for n in CAT_DOG_SIZES for arm in ("scratch", "pretrained")],
-    replace(_cat_dog("scratch", CAT_DOG_SIZES[-1]), name="catdog-scratch-long",
-            about=f"cat vs dog from scratch, {CAT_DOG_SIZES[-1]} train images per class, 4x the sweep's steps",
-            train=replace(_cat_dog("scratch", CAT_DOG_SIZES[-1]).train, epochs=28, warmup_epochs=1.4)),
-    Recipe("cifar5-backbone", "notebook 08's stand-in backbone: the seed model trained on CIFAR-10 classes 0-4 "
-           "(22,500 train / 2,500 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
-           replace(SEED_MODEL, num_classes=5),
-           TrainConfig(epochs=30, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
-           batch_size=256, classes=FIRST_FIVE, val_per_class=500),
-    *[_transfer(arm) for arm in ("seed001", "improved", "scratch")],
-    Recipe("gpu-06", "notebook 06 on one GPU (python -m course.gpu_check; not run yet): 384-dim, 7 blocks, 12 heads, "
-           "MLP 768, drop-path 0.1; AdamW 2e-3, wd 0.05, warmup 5 + cosine, smoothing 0.1, crop + flip + "
-           "MixUp/CutMix, batch 512, 100 epochs", replace(SEED_MODEL, dim=384, depth=7, heads=12, mlp_dim=768, drop_path=0.1),
-           TrainConfig(epochs=100, lr=2e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1),
-           batch_size=512, mix=True, reference="goal >= 90% test in <= 10 min on one GPU, <= 10 M params (issue 11)"),
-    *[Recipe(f"stn-{arm}", f"notebook 12: seed 004's small CNN {arm} a spatial transformer in front; SGD 0.01, "
-             "momentum 0.9, constant, batch 256, no augmentation, 50 epochs, 45k train / 5k val",
-             STNConfig(spatial_transformer=arm == "with"), STN_TRAIN, batch_size=256, augment="none",
-             val_per_class=500, reference="60.18% test after epoch 50 (seed 004's log; its README calls it "
-             "'Train Accuracy')") for arm in ("with", "without")],
-]}
 
 
 # ---------------------------------------------------------------- data and model
@@ -294,15 +171,6 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
     return model, record
 
 
-def scaled_down(recipe: Recipe, epochs: int = 2, steps: int = 20, train_per_class: int = 200) -> Recipe:
-    """The same recipe on a budget that only checks the code runs and learns (the smoke
-    profile): a few steps per epoch, a few images per class. Its numbers are not results."""
-    per_class = min(train_per_class, recipe.train_per_class or train_per_class)
-    warmup = min(recipe.train.warmup_epochs, epochs / 4)
-    return replace(recipe, name=f"{recipe.name}-scaled-down", train_per_class=per_class,
-                   train=replace(recipe.train, epochs=epochs, max_steps_per_epoch=steps, warmup_epochs=warmup))
-
-
 def shipped(name: str, dest: Path = CHECKPOINTS) -> tuple[ViT, dict] | None:
     """(model, record) of the shipped checkpoint `name`, or None when it is not in dest."""
     if not (dest / f"{name}.pt").is_file() or not (dest / f"{name}.json").is_file():
@@ -310,27 +178,10 @@ def shipped(name: str, dest: Path = CHECKPOINTS) -> tuple[ViT, dict] | None:
     return load_exported(name, dest), json.loads((dest / f"{name}.json").read_text())
 
 
-def differences(a: Recipe, b: Recipe) -> list[tuple[str, object, object]]:
-    """(setting, value in a, value in b) for every field of two recipes, their TrainConfigs and
-    their model configs that differs (name, description and reference left out)."""
-    rows = []
-    for part_a, part_b, prefix in ((a, b, ""), (a.train, b.train, "train."), (a.model, b.model, "model.")):
-        for f in fields(part_a):
-            va, vb = getattr(part_a, f.name), getattr(part_b, f.name)
-            if f.name not in ("name", "about", "train", "model", "reference") and va != vb:
-                rows.append((prefix + f.name, va, vb))
-    return rows
-
-
 def record(name: str, dest: Path = CHECKPOINTS) -> dict | None:
     """The JSON record data/checkpoints/<name>.json (shipped with or without its weights), or None."""
     path = dest / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def seed_names(recipe_name: str, seeds=(0, 1, 2)) -> list[str]:
-    """The shipped names of a recipe's seeded runs: seed 0 has the bare name."""
-    return [recipe_name + (f"-seed{s}" if s else "") for s in seeds]
 
 
 def load_or_train(recipe: Recipe, retrain: bool, data_root, device=None, seed: int = 0) -> tuple[ViT, dict]:
@@ -374,17 +225,6 @@ def load_exported(name: str, dest: Path = CHECKPOINTS) -> ViT:
     model = make_model(config_from_dict(blob["config"]))
     model.load_state_dict(blob["model"])
     return model
-
-
-def recipe_of(record: dict) -> Recipe:
-    """The Recipe a record was made with, rebuilt from the record itself (not from RECIPES,
-    which may have changed since)."""
-    cfg = dict(record["config"])
-    fields = {k: v for k, v in cfg.items() if k in Recipe.__dataclass_fields__ and k not in ("model", "train")}
-    classes = fields.get("classes")
-    fields["classes"] = tuple(classes) if classes is not None else None
-    return Recipe(name=record["recipe"], about=record["about"], model=config_from_dict(cfg["model"]),
-                  train=TrainConfig(**cfg["train"]), **fields)
 
 
 def verify(name: str, data_root, dest: Path = CHECKPOINTS, device=None) -> tuple[float, float]:
