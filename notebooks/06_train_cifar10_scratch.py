@@ -150,9 +150,17 @@ plt.show()
 assert x.shape == (IMPROVED.batch_size, 3, 32, 32) and abs(x.mean().item()) < 0.5  # roughly normalised
 
 # %% [markdown]
-# **Warmup, then cosine decay.** Over $T$ optimiser steps with $T_w$ warmup steps the step size is
-# $$\eta(t) = \eta_{\max}\,\frac{t+1}{T_w} \quad (t < T_w), \qquad
-# \eta(t) = \frac{\eta_{\max}}{2}\left(1 + \cos\frac{\pi\,(t - T_w)}{T - T_w}\right) \quad (t \ge T_w).$$
+# **What this shows.** What the model is trained on: every image shifted by up to 4 px (the
+# black bands are the zero padding that the crop brings in) and flipped left-right half the
+# time, a new draw every epoch. Both keep the label true. What it does not show: how much
+# accuracy the augmentation buys; the recipes differ in several settings at once, so the
+# comparison below measures the recipe, not each piece.
+
+# %% [markdown]
+# **Warmup, then cosine decay.** Over $S$ optimiser steps with $S_w$ warmup steps the step size is
+# $$\eta(t) = \eta_{\max}\,\frac{t+1}{S_w} \quad (t < S_w), \qquad
+# \eta(t) = \frac{\eta_{\max}}{2}\left(1 + \cos\frac{\pi\,(t - S_w)}{S - S_w}\right) \quad (t \ge S_w).$$
+# ($S$ for steps: $T$ is the number of tokens in this series.)
 # Early on, Adam's second-moment estimates are still noisy and a full-size step can wreck the
 # fresh attention layers; at the end, small steps settle into a minimum. The seed recipe keeps
 # $\eta = 10^{-2}$ constant for all 100 epochs. Written out for the improved recipe's budget, the
@@ -180,6 +188,12 @@ ax.legend(fontsize=9)
 figures.save(fig, FIGURES / "06_lr_schedule")
 plt.show()
 assert max(schedule) <= IMPROVED.train.lr and schedule[0] < 0.1 * IMPROVED.train.lr
+
+# %% [markdown]
+# **What this shows.** The improved recipe climbs to its peak step size over the warmup, then
+# decays it smoothly towards zero by its last step; the seed recipe's step size never changes.
+# The schedule is the same function of the step whatever the data, so the plot is exact, not a
+# measurement. Its cost or benefit shows only in the learning curves further down.
 
 # %% [markdown]
 # **Label smoothing.** Instead of the one-hot target, the loss uses

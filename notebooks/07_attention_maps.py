@@ -193,6 +193,19 @@ fig.suptitle(f"last-block CLS attention per head, and rollout, on one colour sca
              f"(white line on the bar: uniform, 1/{raw.shape[-1]}) — {DATASET}", y=0.95, fontsize=11)
 figures.save(fig, FIGURES / "07_attention_rollout")
 plt.show()
+peak = raw.amax(dim=-1) * raw.shape[-1]  # (B, heads): each map's largest patch share, in units of uniform
+print("largest single-patch share of each map, as a multiple of uniform (1/N), median over the images shown:")
+print("  " + "  ".join(f"head {h + 1}: {peak[:, h].median():.1f}x" for h in range(raw.shape[1]))
+      + f"  rollout: {(rollout.amax(-1) * rollout.shape[-1]).median():.1f}x")
+
+# %% [markdown]
+# **What this shows.** Where, in this one block and for these six images, the CLS token reads
+# from. Compare the heads with one another and with the white line on the colour bar: a map
+# whose patches all sit near that line spreads its attention evenly, and a head whose largest
+# share is many times uniform (the printed multiples) picks out a few patches. What it does not
+# show: that the bright patches are the evidence the model used. The value vectors, the other
+# blocks and the MLPs all stand between these weights and the logits, and six images are
+# examples, not statistics; the next section averages over a thousand images.
 
 # %% [markdown]
 # ## Mean attention distance
@@ -215,8 +228,8 @@ UNIFORM = distances.mean().item()  # what a head that spreads its attention even
 print(f"block 1, head 1: {by_hand:.2f} px by hand and in vit_core; uniform attention: {UNIFORM:.2f} px")
 
 # %% [markdown]
-# Averaged over many test images, for the trained model and for the same architecture at its
-# an untrained model of the same shape:
+# Averaged over many test images, for the trained model and for an untrained model of the same
+# shape:
 
 # %%
 def attention_distances(model, images, labels, mean=None, std=None, image_size=None, batch_size=100):
@@ -246,8 +259,9 @@ for l in range(config.depth):
 
 # %% [markdown]
 # At initialisation the queries and keys are small random projections, so every softmax is
-# nearly flat and every head scores close to the uniform distance. Training is what makes some
-# heads local. The plot follows the paper's fig. 7 (right): one dot per head, blocks along the
+# nearly flat and every head scores close to the uniform distance. A head that scores clearly
+# below it after training has learned to favour nearby patches; how far below is printed under
+# the plot. The plot follows the paper's fig. 7 (right): one dot per head, blocks along the
 # x-axis.
 
 # %%
@@ -290,12 +304,22 @@ print(f"mean distance {'rises with every block' if rises else 'does NOT rise wit
       f"{int((trained_distance < 0.5 * UNIFORM).sum())} of {trained_distance.numel()}")
 
 # %% [markdown]
+# **What this shows.** How this small model shares the work between local and global heads,
+# and whether that changes with depth, read from the printed lines rather than from the plot.
+# Compare the most local trained head with the untrained ones: training pulls some heads below
+# the uniform distance, and the count of heads under half of it says how strongly. On 8 × 8
+# patches the uniform distance is already small, so even a head that favours its neighbours
+# cannot score far below it. What it does not show: what a local head computes, or whether the
+# paper's trend (local heads in early blocks, global ones later) needs its depth, its data or
+# its 14 × 14 grid; one 4-block model trained once cannot separate these.
+
+# %% [markdown]
 # ## What the position embeddings learned
 #
 # The encoder sees a *set* of tokens: position is only known through the learned vector
 # $p_i$ added to patch $i$. The cosine similarity $\cos(p_i, p_j) = p_i^\top p_j / (\lVert p_i\rVert\,\lVert p_j\rVert)$
-# of one patch's embedding with all others, drawn as a $g \times g$ map at that patch's place in
-# a $g \times g$ grid of maps, shows whether the model has worked out the image's geometry
+# of one patch's embedding with all others, drawn as a $G \times G$ map at that patch's place in
+# a $G \times G$ grid of maps, shows whether the model has worked out the image's geometry
 # (the paper's fig. 7, centre). At initialisation the vectors are random, so only the diagonal
 # (a patch with itself) is similar.
 
@@ -341,6 +365,13 @@ noise = config.dim ** -0.5  # std of one random pair's cosine similarity
 print(f"1/sqrt(D) = {noise:.3f} for D = {config.dim}")
 assert max(abs(v) for v in initial_by_gap.values()) < 2 * noise, "random init: no structure yet"
 assert trained_by_gap[1] > trained_by_gap[max(trained_by_gap)], "neighbours should end up more alike than far patches"
+
+# %% [markdown]
+# **What this shows.** At initialisation the similarity is noise at every distance (within a
+# few times $1/\sqrt{D}$); after training, neighbouring patches' embeddings are alike and the
+# similarity falls with grid distance, so the model has recovered the 2-D layout of the image
+# from data alone, without being told it. What it does not show: how much the model relies on
+# that layout; notebook 02 measures that by shuffling the patches of a trained model.
 
 # %% [markdown]
 # ## The same questions for ViT-B/16 pretrained on ImageNet
@@ -396,8 +427,8 @@ if vit_b16 is not None:
 #   different heads and images be compared by eye.
 # - Mean attention distance separates heads that work locally from heads that read the whole
 #   image. The printed table above says how this small CIFAR model arranges them by depth; the
-#   paper's figure is for ViT-L/16 and ViT-B/32 pretrained on JFT, with 16 to 24 blocks and
-#   224 px inputs, so a 4-block, 32 px model need not repeat its pattern.
+#   paper's figure 7 (right) is for ViT-L/16 (24 blocks of 16 heads, 224 px inputs), so a
+#   4-block, 32 px model need not repeat its pattern.
 # - Position embeddings start random; the similarity maps show how much of the 2-D grid
 #   training recovered from data alone.
 
@@ -411,8 +442,8 @@ if vit_b16 is not None:
 #    term). How much of the CLS token's attention mass reaches the patches then, against the
 #    rollout above?
 # 3. **The most local head.** Find the head with the smallest mean attention distance and show
-#    that its patch-to-patch attention puts more weight on the 8 neighbours of a patch than a
-#    uniform head would (8/64).
+#    that its patch-to-patch attention puts more weight on the neighbours of a patch (8 inside
+#    the grid, 5 on an edge, 3 in a corner) than a uniform head would.
 #
 # Solutions follow; CI runs them and asserts what they claim.
 

@@ -113,23 +113,23 @@ class Attention(nn.Module):
         self.proj = nn.Linear(config.dim, config.dim)
         self.proj_drop = nn.Dropout(config.dropout)
         self.keep_weights = False
-        self.weights: torch.Tensor | None = None  # (B, heads, Nq, N) after a forward with keep_weights
+        self.weights: torch.Tensor | None = None  # (B, heads, Tq, T) after a forward with keep_weights
 
     def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x)  # (B, N, 3 * dim)
-        q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.heads)  # each (B, heads, N, head_dim)
+        B, T, C = x.shape  # batch, tokens, width (the series notation)
+        qkv = self.qkv(x)  # (B, T, 3 * dim)
+        q, k, v = rearrange(qkv, "b t (three h d) -> three b h t d", three=3, h=self.heads)  # each (B, heads, T, head_dim)
         if cls_only:
-            q = q[:, :, :1]  # (B, heads, 1, head_dim): only CLS asks; every token still answers (Nq = 1)
+            q = q[:, :, :1]  # (B, heads, 1, head_dim): only CLS asks; every token still answers (Tq = 1)
         if self.keep_weights:
             # The manual path: the same maths as the fused kernel, but it keeps the weights.
-            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, Nq, N): Nq queries, N keys
-            self.weights = scores.softmax(dim=-1)  # (B, heads, Nq, N), every row sums to 1
-            out = self.attn_drop(self.weights) @ v  # (B, heads, Nq, head_dim)
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, Tq, T): Tq queries, T keys
+            self.weights = scores.softmax(dim=-1)  # (B, heads, Tq, T), every row sums to 1
+            out = self.attn_drop(self.weights) @ v  # (B, heads, Tq, head_dim)
         else:
             p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Nq, head_dim)
-        out = rearrange(out, "b h n d -> b n (h d)")  # (B, Nq, dim): heads merged back
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Tq, head_dim)
+        out = rearrange(out, "b h t d -> b t (h d)")  # (B, Tq, dim): heads merged back
         return self.proj_drop(self.proj(out))
 
 
@@ -146,8 +146,8 @@ class MLP(nn.Module):
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.act(self.fc1(x)))  # (B, N, mlp_dim)
-        return self.drop(self.fc2(x))  # (B, N, dim)
+        x = self.drop(self.act(self.fc1(x)))  # (B, T, mlp_dim)
+        return self.drop(self.fc2(x))  # (B, T, dim)
 
 
 class Block(nn.Module):
@@ -168,7 +168,7 @@ class Block(nn.Module):
         self.drop_path = config.drop_path
 
     def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
-        x = (x[:, :1] if cls_only else x) + self._drop(self.attn(self.norm1(x), cls_only))  # (B, 1 or N, dim)
+        x = (x[:, :1] if cls_only else x) + self._drop(self.attn(self.norm1(x), cls_only))  # (B, 1 or T, dim)
         return x + self._drop(self.mlp(self.norm2(x)))
 
     def _drop(self, branch: torch.Tensor) -> torch.Tensor:
@@ -184,7 +184,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, cls_only_last: bool = False) -> torch.Tensor:
         for i, block in enumerate(self.blocks):
-            x = block(x, cls_only=cls_only_last and i == len(self.blocks) - 1)  # (B, N, dim); (B, 1, dim) if cls_only
+            x = block(x, cls_only=cls_only_last and i == len(self.blocks) - 1)  # (B, T, dim); (B, 1, dim) if cls_only
         return x
 
 
@@ -235,12 +235,12 @@ class ViT(nn.Module):
         self._check_images(images)
         x = self.patch_embed(images)  # (B, num_patches, dim)
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim)
-        x = torch.cat([cls, x], dim=1)  # (B, N, dim), N = num_patches + 1
-        return self.pos_drop(x + self.pos_embed)  # (B, N, dim)
+        x = torch.cat([cls, x], dim=1)  # (B, T, dim), T = num_patches + 1 tokens
+        return self.pos_drop(x + self.pos_embed)  # (B, T, dim)
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
         """Logits (B, num_classes); with return_attention=True also a list with each block's
-        attention weights (B, heads, N, N), computed on the manual path.
+        attention weights (B, heads, T, T), computed on the manual path.
 
         `config.cls_only_last_block` (off by default) lets the last block update only the
         CLS token, the one row the head reads: same logits and gradients, about 19% fewer
@@ -249,8 +249,8 @@ class ViT(nn.Module):
         """
         if return_attention:
             return self._forward_keeping_attention(images)
-        x = self.embed(images)  # (B, N, dim)
-        x = self.encoder(x, cls_only_last=self.config.cls_only_last_block)  # (B, N, dim), or (B, 1, dim)
+        x = self.embed(images)  # (B, T, dim)
+        x = self.encoder(x, cls_only_last=self.config.cls_only_last_block)  # (B, T, dim), or (B, 1, dim)
         return self.head(self.norm(x[:, 0]))  # (B, num_classes): read out the CLS token
 
     def _forward_keeping_attention(self, images: torch.Tensor):
@@ -258,7 +258,7 @@ class ViT(nn.Module):
         for attn in attentions:
             attn.keep_weights = True
         try:
-            x = self.encoder(self.embed(images))  # (B, N, dim): every row, for every map
+            x = self.encoder(self.embed(images))  # (B, T, dim): every row, for every map
             logits = self.head(self.norm(x[:, 0]))  # (B, num_classes)
             return logits, [attn.weights for attn in attentions]
         finally:

@@ -82,8 +82,9 @@ class SpatialTransformer(nn.Module):
     def warp(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Resample x through theta: output pixel p reads x at theta @ [p, 1] (bilinear, zeros outside).
 
-        Always in float32, also under autocast: in bfloat16 (8 bits of mantissa) the sampling
-        coordinates are off by up to a fraction of a pixel and even the identity blurs the image."""
+        Always in float32, also under autocast: in bfloat16 (7 stored mantissa bits, 8 significant
+        bits with the implicit leading one) the sampling coordinates are off by up to a fraction of
+        a pixel and even the identity blurs the image."""
         with torch.autocast(x.device.type, enabled=False):
             grid = F.affine_grid(theta.float(), list(x.shape), align_corners=self.align_corners)  # (B, H, W, 2)
             return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros",
