@@ -77,7 +77,7 @@ TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the f
 # %% [markdown]
 # ## 0. Notation
 #
-# Every formula in notebooks 01–05 uses these symbols (the README has the same table). The two
+# These are the symbols of the whole series (the README has the same table). The two
 # columns are the seed CIFAR-10 model, trained in notebook 06, and ViT-Base/16 of the paper.
 #
 # | symbol | meaning | seed CIFAR-10 | ViT-B/16 |
@@ -204,6 +204,15 @@ def show_patch_figure(image: torch.Tensor, patches: torch.Tensor, p: int, title:
 fig = show_patch_figure(image, patches, PATCH_SIZE, f"{SOURCE}, test image {index}")
 figures.save(fig, FIGURES / "01_patches")
 plt.show()
+
+# %% [markdown]
+# **What this shows.** Read the numbered grid together with the strip below it: the numbers run
+# along a row of patches and wrap to the start of the next row, so the strip is the top rows of
+# the image laid end to end. In the token matrix each row is one patch, and an object spanning
+# several grid rows appears as several separate bands, one per grid row it touches. The figure
+# does not show the numbers the model receives: each token is drawn as $P^2$ coloured pixels,
+# while the model reads its $P^2 C$ values channel by channel. And a picture of an order is not
+# a proof of it; the next cell checks the order with numbers.
 
 # %% [markdown]
 # Pictures can lie, so let us check the order with numbers: token $n$ must be the patch at
@@ -466,7 +475,7 @@ assert ms[1] > 5 * ms[4] and ms[2] > ms[8]
 # %% [markdown]
 # On a log-log plot, time against tokens: at short sequences fixed overheads (the MLPs,
 # LayerNorms, Python) dominate and the curve is flat; once attention dominates it bends up
-# towards the slope-2 line of $N^2$. The dashed lines show slope 1 and slope 2 for reference.
+# towards the slope-2 line of $T^2$. The dashed lines show slope 1 and slope 2 for reference.
 
 # %%
 tokens = np.array([r["tokens T"] for r in cost_rows], dtype=float)

@@ -220,6 +220,16 @@ figures.save(fig, FIGURES / "02_shuffled_patches")
 plt.show()
 
 # %% [markdown]
+# **What this shows.** Each patch of the right picture is a patch of the left one, moved, and
+# to the copy without positions the two pictures are the same input: its logits for them agree
+# to rounding (printed above). What we read as an object is in the arrangement, and the
+# arrangement is exactly what such a model cannot see. The figure does not show that positions
+# fix this: the fresh model *with* positions changes its logits only a little (also printed
+# above), and whether a trained model uses the layout is measured in section 5. The shuffle
+# keeps every patch whole, so colour and texture inside a patch survive it; only the order of
+# the patches is lost.
+
+# %% [markdown]
 # ## 3. Two kinds of position embedding
 #
 # **1-D learned** (what the ViT uses): $E_\text{pos}$ is simply a table of $T \times D$ free
@@ -309,11 +319,13 @@ figures.save(fig, FIGURES / "02_pos_similarity_sincos")
 plt.show()
 
 # %% [markdown]
-# Every small map is brightest at its own patch, with a bright cross along its own row and
-# column (half of the channels see only the row, half only the column), and all 64 maps have
-# the same pattern, shifted, exactly as the offset argument predicts. (Mind the colour bar: with only $D/4 = 12$
-# frequencies, most of them slow waves, all similarities stay high; what carries the layout is
-# their *order*, highest next door and falling with distance.) Both claims, checked:
+# **What this shows.** Each small map compares one patch with all 64: it is brightest at its own
+# patch, with a bright cross along its own row and column (half of the channels see only the
+# row, half only the column), and all 64 maps have the same pattern, shifted, exactly as the
+# offset argument predicts. Mind the colour bar: it starts at the grid's lowest value, not at 0.
+# With only $D/4 = 12$ frequencies, most of them slow waves, all similarities stay high, so the
+# differences look larger than they are; what carries the layout is their *order*, highest
+# next door and falling with distance. A picture does not prove either claim; both, checked:
 
 # %%
 flat = rearrange(sim_sincos, "i j k l -> (i j) (k l)")  # (64, 64)
@@ -330,9 +342,8 @@ print("sin-cos: similarity depends only on the offset; every patch's most simila
 
 # %% [markdown]
 # **What this shows.** A fixed sine-cosine table already has the 2-D layout built in, with no
-# training: that is its advantage. What it cannot show is whether a model *uses* it; and the
-# colour scale starts at the grid's lowest value, not at 0, so differences look larger than
-# they are (the curve against distance below has the absolute values).
+# training: that is its advantage. What it cannot show is whether a model *uses* it. The
+# similarities on an absolute scale, against distance, are in the curve below.
 
 # %% [markdown]
 # Now the seed model's *learned* table, fresh from initialisation. Each row is an independent

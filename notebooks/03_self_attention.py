@@ -465,6 +465,16 @@ figures.save(fig, FIGURES / "03_attention_heads")
 plt.show()
 
 # %% [markdown]
+# **What this shows.** In the top row, read each head's map against the colour bar and the
+# uniform weight $1/T$ in the title: a cell brighter than uniform is a patch that head favours,
+# and the heads of one block need not favour the same patches. In the matrices below, row 0 is
+# the CLS token's row (the top maps are that row without its first entry, folded into the grid),
+# and a vertical stripe is a key token that many queries read from. The maps show where the CLS token *reads from* in the
+# last block of one image; they are not an explanation of the prediction: the values it reads
+# have been mixed over four blocks, and the other blocks are not shown (notebook 07 looks at
+# more images, every block, and rollout).
+
+# %% [markdown]
 # How peaked are these rows? A row's entropy compared with the uniform $\ln T$ tells us whether
 # a head spreads its attention over the whole image or focuses on a few tokens. Measured for
 # every block and head (averaged over all $T$ query tokens of this image), trained and fresh:
@@ -486,10 +496,9 @@ assert fresh_entropy.min() > entropy.min() or found is None  # training made som
 
 # %% [markdown]
 # **What this shows.** The fresh model's heads sit at the uniform entropy; the trained model's
-# heads are more peaked, some much more than others (the table above). The maps show where
-# the CLS token *reads from* in the last block of one image; they are not an explanation of
-# the prediction: the values it reads have been mixed over four blocks, and the other rows of
-# attention are not shown (notebook 07 looks at more images, every block, and rollout).
+# heads are more peaked, some much more than others (the table above). A low entropy says
+# only that a head is selective, not that what it selects matters for the prediction; and
+# the entropies are of one image.
 #
 # ## 6. The price: $O(T^2)$ time and memory
 #

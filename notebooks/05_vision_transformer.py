@@ -309,8 +309,15 @@ figures.save(fig, FIGURES / "05_vision_transformer_costs")
 plt.show()
 
 # %% [markdown]
-# Reading the tables: in both models the MLPs hold about two thirds of the parameters. The
-# compute splits differently. Per block, the projections and the MLP cost
+# **What this shows** (the figure and the two tables above). Each pair of bars splits one
+# model's parameters and multiply-adds into the components of the tables. In both models the
+# MLPs hold about two thirds of the parameters and the attention projections most of the
+# rest; the embeddings, LayerNorms and head are small. The compute splits differently: the one
+# component without parameters, $QK^\top$ and $AV$, takes a visible share of the seed model's
+# multiply-adds and a small one of ViT-B/16's. The bars are shares, not sizes (the totals, in
+# the titles, differ by orders of magnitude), and they count multiply-adds, not seconds.
+#
+# Why the attention share differs: per block, the projections and the MLP cost
 # $4TD^2 + 2TDD_\text{mlp}$ multiply-adds and $QK^\top$ with $AV$ cost $2T^2D$, a ratio of
 #
 # $$\frac{2T^2 D}{4TD^2 + 2TDD_\text{mlp}} = \frac{T}{2D + D_\text{mlp}}.$$
@@ -339,15 +346,23 @@ for costs in (seed_costs, vit_b_costs):
 assert quadratic_ratio(seed_costs) > 5 * quadratic_ratio(vit_b_costs)
 
 # %% [markdown]
+# **What this shows.** The ratio predicted from the shape, $T / (2D + D_\text{mlp})$, and the
+# ratio of the counted multiply-adds are the same number for all three models, so how much of
+# a ViT's compute is quadratic can be read off its config. At a fixed width the share grows
+# with the tokens, as ViT-B/16 at 224 and at 384 px shows. It does not say how the *time*
+# splits: the attention products and the large matrix products of the projections and the MLP
+# need not run at the same speed on a given machine.
+
+# %% [markdown]
 # ## 3 · Work the head never reads
 #
 # The head reads one row, $z_L^0$. In the last block, that row depends on *every* token's key
 # and value, but on no other token's query, attention output or MLP:
 #
 # $$z_L^0 = z'^{\,0}_L + \mathrm{MLP}\bigl(\mathrm{LN}(z'^{\,0}_L)\bigr), \qquad
-#   z'^{\,0}_L = z^0_{L-1} + \mathrm{softmax}\Bigl(\tfrac{q_0 K^\top}{\sqrt{d_h}}\Bigr) V\,W_o$$
+#   z'^{\,0}_L = z^0_{L-1} + \mathrm{softmax}\Bigl(\tfrac{q_0 K^\top}{\sqrt{d_h}}\Bigr) V\,W_O$$
 #
-# (per head; the heads' outputs are concatenated before $W_o$). So the last block can compute
+# (per head; the heads' outputs are concatenated before $W_O$). So the last block can compute
 # keys and values for all $T$ tokens and everything else for the CLS token alone. The other
 # $N = T - 1$ tokens skip the output projection ($D^2$ each), their row of $QK^\top$ and $AV$
 # ($2TD$) and the MLP ($2DD_\text{mlp}$), a saving of

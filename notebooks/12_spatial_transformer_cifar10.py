@@ -312,8 +312,8 @@ save_figure(fig, FIGURES / "12_spatial_transformer_cifar10_affine_examples")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** $	heta$ maps output to source, so the picture moves opposite to the
-# read window: scale 0.6 zooms in, 1.4 zooms out and leaves a border, and $	heta_{13} > 0$
+# **What this shows.** $\theta$ maps output to source, so the picture moves opposite to the
+# read window: scale 0.6 zooms in, 1.4 zooms out and leaves a border, and $\theta_{13} > 0$
 # slides the picture left. Blurry zooms are the bilinear sampler at 32 px, not a bug: a spatial
 # transformer cannot add detail the input does not have.
 
@@ -630,6 +630,17 @@ def stn_views_figure(final_run: dict, early_run: dict):
 fig = stn_views_figure(runs["with"], early)
 save_figure(fig, FIGURES / "12_spatial_transformer_cifar10_stn_views")
 plt.show()
+
+# %% [markdown]
+# **What this shows.** Read each row from left to right: one image as the classifier received
+# it after each epoch shown, with the border where the transformer reads outside the image.
+# Then compare the rows of one column: if every image is shrunk and shifted alike, whatever the
+# object and wherever it sits, the transformer applies one warp to all of them rather than
+# aligning each image; the statistics below decide that for the whole validation set. The
+# figure does not show whether the warp helps the classifier (the table of section 4 and
+# exercise 3 measure that). It is eight images, the first validation image of each of eight
+# classes, and its early columns come from the short re-run, not from snapshots of the shipped
+# run (section 4 prints the two runs' validation accuracies epoch by epoch).
 
 # %% [markdown]
 # Then in numbers, over the whole validation set. Write the $2 \times 2$ part of $\theta$ as $A$
