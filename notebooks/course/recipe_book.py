@@ -98,7 +98,7 @@ def _cat_dog(arm: str, per_class: int) -> "Recipe":
                   TrainConfig(epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_epochs=epochs / 20),
                   batch_size=64, classes=CAT_DOG, train_per_class=per_class, val_per_class=500,
                   init_from="catdog-backbone" if arm == "pretrained" else None, keep_best=True,
-                  reference="~64% validation from scratch (seed 002, Kaggle cats vs dogs, 224 px)")
+                  reference="~64% validation from scratch (seed 002, cats vs dogs, 224 px)")
 
 
 RECIPES = {r.name: r for r in [

@@ -13,7 +13,7 @@ import json
 import statistics
 from pathlib import Path
 
-from .recipes import CHECKPOINTS, REPO
+from .recipes import CHECKPOINTS, RECIPES, REPO
 
 BEGIN, END = "<!-- results table: made by `python -m course.results --write` -->", "<!-- end of results table -->"
 
@@ -35,6 +35,13 @@ def _minutes(seconds: list[float]) -> str:
     return f"{mean:.0f} min" + (" a run" if len(seconds) > 1 else "")
 
 
+def _reference(record: dict) -> str:
+    """The citation a run is compared with: the recipe book's current one (a corrected citation
+    needs no retraining), or the record's own for a recipe the book no longer has."""
+    recipe = RECIPES.get(record["recipe"])
+    return recipe.reference if recipe is not None else record["reference"]
+
+
 def table(records: list[dict]) -> str:
     """One markdown row per recipe, in the order the records were first seen."""
     groups: dict[str, list[dict]] = {}
@@ -49,7 +56,7 @@ def table(records: list[dict]) -> str:
         hardware = ", ".join(sorted({r["hardware"] for r in runs}))
         lines.append(f"| `{name}` | {data} | {first['params']:,} | {len(first['history'])} | "
                      f"{_percent([r['test_acc'] for r in runs])} | "
-                     f"{_minutes([r['train_seconds'] for r in runs])}, {hardware} | {first['reference'] or '—'} |")
+                     f"{_minutes([r['train_seconds'] for r in runs])}, {hardware} | {_reference(first) or '—'} |")
     return "\n".join(lines)
 
 
