@@ -546,9 +546,9 @@ mean_error = {name: e.mean().item() for name, e in errors.items()}
 assert max(mean_error[n] for n in mean_error if "centres" in n) < min(mean_error[n] for n in mean_error if "corners" in n)
 
 # %% [markdown]
-# If `scipy` is installed, we can check the claim that their `ndimage.zoom` call equals the
-# bilinear, corner-aligned resize above (it is not a `vit_core` dependency, so the check is
-# skipped otherwise).
+# With `scipy` (in the series' requirements, though not a `vit_core` dependency) we can check the
+# claim that their `ndimage.zoom` call equals the bilinear, corner-aligned resize above; without
+# it the check is skipped and says so.
 
 # %%
 try:

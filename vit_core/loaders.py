@@ -187,8 +187,10 @@ def from_google_npz(path_or_mapping, num_classes: int | None = None, image_size:
     """A google-research/vision_transformer `.npz` (the files jeonsworld/ViT-pytorch loads) -> `ViT`.
 
     `num_classes=None` keeps the checkpoint's `head/*`. Giving `num_classes` starts a fresh
-    head of that size instead, dropping `head/*` and `pre_logits/*` (fine-tuning, as
-    jeonsworld does); a `pre_logits` layer is otherwise refused, since vit_core has none.
+    head of that size instead (ViT's own random init), dropping `head/*` and `pre_logits/*`;
+    for the paper's and jeonsworld's zero head, follow with
+    `vit_core.train.replace_head(model, num_classes, zero_init=True)`. A `pre_logits` layer is
+    otherwise refused, since vit_core has none.
     """
     npz = np.load(path_or_mapping) if not isinstance(path_or_mapping, Mapping) else path_or_mapping
     keys = set(npz.keys())
