@@ -64,6 +64,7 @@ from vit_core.data import (CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, TensorL
                            source_name, subset)
 from vit_core.train import TrainConfig, evaluate, fit
 from course import figures, pretrained, recipes
+from course import trained as course_trained
 
 notebook_start = time.perf_counter()
 device = env.get_device()
@@ -85,18 +86,9 @@ SHOW_CLASSES = ("airplane", "automobile", "bird", "cat", "horse", "ship")  # one
 # %%
 test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 DATASET = source_name("cifar10", DATA)
-found = recipes.shipped(RECIPE.name)
-if found is not None:
-    model, record = found
-    ORIGIN = (f"notebook 06's {RECIPE.name} model: {record['test_acc']:.1%} test accuracy on {record['data']}, "
-              f"{len(record['history'])} epochs, {record['train_seconds'] / 60:.0f} min on {record['hardware']}")
-elif env.is_smoke():
-    small = recipes.scaled_down(RECIPE)
-    model, record = recipes.run(small, DATA / "runs" / small.name, DATA, device=device, progress=False)
-    ORIGIN = f"a SCALED-DOWN SMOKE RUN of {RECIPE.name} ({record['test_acc']:.1%}): not a trained model"
-else:
-    model, record = recipes.load_or_train(RECIPE, retrain=True, data_root=DATA, device=device)
-    ORIGIN = f"{RECIPE.name}, trained here ({record['test_acc']:.1%} test accuracy)"
+model, record = course_trained.get(RECIPE, retrain=False, data_root=DATA, device=device)  # shipped, or trained here
+STAND_IN = course_trained.is_stand_in(record)
+ORIGIN = "notebook 06's " + course_trained.describe(record)
 config = model.config
 model = model.to(device).eval()
 torch.manual_seed(0)
@@ -285,7 +277,7 @@ max_distance = distances.max().item()
 assert ((trained_distance >= 0) & (trained_distance <= max_distance)).all()
 assert (initial_distance - UNIFORM).abs().max() < 0.05 * UNIFORM, "an untrained head should attend almost uniformly"
 print(f"most local head: {trained_distance.min():.1f} px trained, {initial_distance.min():.1f} px at initialisation")
-if found is not None:  # a trained model (not a smoke stand-in): training made some head more local than uniform
+if not STAND_IN:  # a trained model (not a smoke stand-in): training made some head more local than uniform
     assert trained_distance.min() < 0.9 * UNIFORM, "after full training some head should attend more locally"
 
 # %% [markdown]

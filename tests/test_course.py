@@ -132,3 +132,13 @@ def test_harness_is_apart_from_the_library():
         assert not re.search(r"^\s*(import|from) course\b", text, re.M), f"{path.name} imports the harness"
         assert "os.environ" not in text and "getenv" not in text, f"{path.name} reads the environment"
         assert "../shared" not in text and '"shared"' not in text, f"{path.name} points at this machine's files"
+
+
+def test_trained_labels_stand_ins_and_describes_real_runs():
+    from course import recipes, trained
+    real = recipes.record("improved-cpu")
+    assert real is not None and not trained.is_stand_in(real)
+    line = trained.describe(real)
+    assert line.startswith("improved-cpu:") and f"{real['test_acc']:.1%}" in line and "STAND-IN" not in line
+    small = dict(real, recipe=recipes.scaled_down(recipes.RECIPES["improved-cpu"]).name)
+    assert trained.is_stand_in(small) and trained.describe(small).startswith("STAND-IN")

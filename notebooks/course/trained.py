@@ -19,6 +19,21 @@ from pathlib import Path
 from . import env, recipes
 
 TOLERANCE = 0.002  # shipped accuracy re-measured vs recorded: 0.2 points
+STAND_IN_SUFFIXES = ("-scaled-down", "-fast-dev")  # recipe names of the few-step runs made in CI and rehearsals
+
+
+def is_stand_in(record: dict) -> bool:
+    """True for the record of a scaled-down or fast-dev run: a few steps, not a trained model."""
+    return record["recipe"].endswith(STAND_IN_SUFFIXES)
+
+
+def describe(record: dict) -> str:
+    """One line on where a run's model comes from, with its stand-in label where it is one."""
+    accuracy = f"{record['test_acc']:.1%} test accuracy"
+    if is_stand_in(record):
+        return f"STAND-IN: {record['recipe']} ({accuracy}), a few training steps, not a trained model"
+    return (f"{record['recipe']}: {accuracy} on {record['data']}, {len(record['history'])} epochs, "
+            f"{record['train_seconds'] / 60:.0f} min on {record['hardware']}")
 
 
 def _scaled_down_run(recipe: recipes.Recipe, seed: int, data_root, device):
