@@ -147,7 +147,11 @@ def test_fit_learns_and_writes_history(tmp_path):
     assert result["acc"] == pytest.approx(history[-1]["test_acc"]) and result["loss"] == pytest.approx(history[-1]["test_loss"])
     fig = plots.plot_history({"tiny": history, "again": history})
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4
-    assert len(plots.plot_confusion(preds, labels, ["r", "g", "b", "dark"]).axes) == 1
+    assert len(plots.plot_confusion(preds, labels, ["r", "g", "b", "dark"]).axes) == 2  # the matrix and its colour bar
+    with_chance = plots.plot_history({"run": history}, num_classes=4)
+    loss_axis, acc_axis = with_chance.axes
+    assert len(loss_axis.lines) == 3 and acc_axis.get_ylim() == (0, 100) and loss_axis.get_ylim()[0] == 0
+    assert acc_axis.lines[-1].get_ydata()[0] == 25 and loss_axis.lines[-1].get_ydata()[0] == pytest.approx(math.log(4))
 
 
 def test_resume_matches_an_uninterrupted_run_bit_for_bit(tmp_path):

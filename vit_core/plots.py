@@ -2,6 +2,8 @@
 Figure; `save_figure` writes one to the path its caller names."""
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -38,13 +40,14 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float 
     return fig
 
 
-def plot_history(histories: dict, title: str | None = None, held_out="test"):
+def plot_history(histories: dict, title: str | None = None, held_out="test", num_classes: int | None = None):
     """Loss and accuracy per epoch for one or more runs: {"run name": fit()'s history}.
 
     Training curves are dashed, held-out curves solid, one colour per run; accuracies are
     fractions in [0, 1] in the history and drawn as percentages. fit() stores the held-out
     curve under "test_*" whichever loader it was given: `held_out` names it in the legend
-    ("test", "val", or {run name: label} when runs differ).
+    ("test", "val", or {run name: label} when runs differ). Both axes start at 0 (accuracy
+    runs to 100%); with `num_classes`, dotted lines mark chance: 1/K accuracy, loss ln K.
     """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8.6, 3.6))  # 9 pt stays 9 pt in an 830 px README column
     for i, (name, history) in enumerate(histories.items()):
@@ -57,11 +60,16 @@ def plot_history(histories: dict, title: str | None = None, held_out="test"):
                              label=f"{name} ({shown})", marker="o" if len(epochs) < 3 else None)
                 ax_acc.plot(epochs, [100 * h[f"{split}_acc"] for h in history], style, color=colour,
                             label=f"{name} ({shown})", marker="o" if len(epochs) < 3 else None)
+    if num_classes:  # a model that guesses uniformly: accuracy 1/K, cross-entropy ln K
+        ax_acc.axhline(100 / num_classes, color="0.4", ls=":", lw=1, label=f"chance ({num_classes} classes)")
+        ax_loss.axhline(math.log(num_classes), color="0.4", ls=":", lw=1)  # same style: the legend names it
     for ax, label in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    ax_loss.set_ylim(bottom=0)
+    ax_acc.set_ylim(0, 100)
     ax_acc.legend(fontsize=9)
     if title:
         fig.suptitle(title)
@@ -76,8 +84,9 @@ def plot_confusion(preds, labels, class_names, title: str | None = None):
     counts = torch.bincount(labels * k + preds, minlength=k * k).reshape(k, k)  # (true, predicted)
     percent = 100 * counts / counts.sum(1, keepdim=True).clamp(min=1)
     size = max(4.0, 0.5 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(percent.numpy(), cmap="Blues", vmin=0, vmax=100)
+    fig, ax = plt.subplots(figsize=(size + 0.8, size))
+    shown = ax.imshow(percent.numpy(), cmap="Blues", vmin=0, vmax=100)
+    fig.colorbar(shown, ax=ax, shrink=0.8, label="% of the true class (each row sums to 100)")
     if k <= 20:  # numbers stay readable up to about 20 classes
         for t in range(k):
             for p in range(k):
