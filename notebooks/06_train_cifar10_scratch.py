@@ -144,7 +144,7 @@ mean = torch.tensor(CIFAR10_MEAN, device=x.device).view(1, 3, 1, 1)
 std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1)
 pixels = (x[:16] * std + mean).clamp(0, 1)  # undo the normalisation to look at them
 fig = show_images(pixels, [CIFAR10_CLASSES[i] for i in y[:16].tolist()], ncols=8, scale=1.05)
-fig.suptitle(f"augmented training batch: pad-4 random crop + horizontal flip ({DATASET})", y=1.02)
+fig.suptitle(f"augmented training batch: pad-4 random crop + horizontal flip, {DATASET}", y=1.02)
 figures.save(fig, FIGURES / "06_augmented_batch")
 plt.show()
 assert x.shape == (IMPROVED.batch_size, 3, 32, 32) and abs(x.mean().item()) < 0.5  # roughly normalised
@@ -275,7 +275,7 @@ for name, (model, record) in trained.items():
 
 # %%
 fig = plot_history({name: record["history"] for name, (_, record) in trained.items()},
-                   title=f"CIFAR-10 from scratch, seed model ({DATASET})",
+                   title=f"the seed model trained from scratch, {DATASET}", num_classes=10,
                    held_out={name: record["curves_on"] for name, (_, record) in trained.items()})
 figures.save(fig, FIGURES / "06_history")
 plt.show()
@@ -287,6 +287,19 @@ for name, (model, record) in trained.items():
     print(f"{name:<14}{len(record['history']):>7}{last['train_acc']:>11.1%}{last['test_acc']:>11.1%} ({record['curves_on']})"
           f"{record['test_acc']:>10.1%}{record['train_seconds'] / 60:>9.0f}  {record['hardware']}")
     print(f"{'':<14}reference: {record['reference']}")
+
+# %% [markdown]
+# The two runs did not get the same budget: the seed recipe trains for more epochs, on every
+# training image, while the improved one holds a validation split back. Read at the same number
+# of training images seen (the smaller of the two budgets), each run's per-epoch curve says how
+# far it had got (the seed recipe's curve is on the test set, the improved one's on validation):
+
+# %%
+budget = min(len(record["history"]) * record["train_images"] for _, (_, record) in trained.items())
+for name, (model, record) in trained.items():
+    epoch = min(len(record["history"]), max(1, round(budget / record["train_images"])))  # about `budget` images
+    print(f"{name:<13} after {epoch * record['train_images']:>9,} training images (epoch {epoch:>3}): "
+          f"{record['history'][epoch - 1]['test_acc']:.1%} ({record['curves_on']})")
 
 # %%
 for name, (model, record) in trained.items():
@@ -320,7 +333,7 @@ preds, labels = predict(model.to(device), test_loader, device=device)
 assert torch.equal(labels, test_labels)  # the test loader keeps the original order
 accuracy = (preds == labels).float().mean().item()
 assert abs(accuracy - record["test_acc"]) <= 0.002, "predict() and the record disagree"
-fig = plot_confusion(preds, labels, CIFAR10_CLASSES, title=f"{NAME}: {accuracy:.1%} test accuracy ({DATASET})")
+fig = plot_confusion(preds, labels, CIFAR10_CLASSES, title=f"{NAME}: {accuracy:.1%} test accuracy, {DATASET}")
 figures.save(fig, FIGURES / "06_confusion")
 plt.show()
 
@@ -344,7 +357,7 @@ wrong = (preds != labels).nonzero().flatten()
 wrong = wrong[torch.randperm(len(wrong), generator=torch.Generator().manual_seed(0))[:24]].sort().values
 titles = [f"{CIFAR10_CLASSES[labels[i]]}\n→ {CIFAR10_CLASSES[preds[i]]}" for i in wrong.tolist()]
 fig = show_images(test_images[wrong], titles, ncols=6, scale=1.4, fontsize=10)
-fig.suptitle(f"misclassified test images of {NAME}: true → predicted ({DATASET})", y=1.02)
+fig.suptitle(f"misclassified test images of {NAME}, true → predicted, {DATASET}", y=1.02)
 figures.save(fig, FIGURES / "06_misclassified")
 plt.show()
 print(f"{len(wrong)} of {int((preds != labels).sum()):,} misclassified test images shown, drawn at random")

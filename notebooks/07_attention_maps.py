@@ -173,7 +173,7 @@ def attention_figure(pixels, raw, rollout, titles, image_size):
             ax.set_title(name, fontsize=9)
         for ax in axes[b]:
             ax.axis("off")
-    bar = fig.colorbar(shown, ax=axes, shrink=0.6, label="share of the CLS attention")
+    bar = fig.colorbar(shown, ax=axes, shrink=0.6, label="share of the CLS attention (square-root scale)")
     bar.ax.axhline(1 / N, color="white", lw=1.5)  # the level of uniform attention
     return fig
 
@@ -257,19 +257,19 @@ for l in range(config.depth):
 # x-axis.
 
 # %%
-def distance_scatter(ax, distance, label, **style):
+def distance_scatter(ax, distance, label, shift=0.0, **style):
     layers, heads = distance.shape
-    xs = torch.arange(1, layers + 1).repeat_interleave(heads)  # (layers*heads,) block of each dot
+    xs = torch.arange(1, layers + 1).repeat_interleave(heads) + shift  # (layers*heads,) block of each dot
     ax.scatter(xs.numpy(), distance.flatten().cpu().numpy(), label=label, **style)
     ax.set_xticks(range(1, layers + 1))
 
 
 fig, ax = plt.subplots(figsize=(5, 3.5))
-distance_scatter(ax, initial_distance, "at initialisation", color="lightgray", marker="s")
-distance_scatter(ax, trained_distance, "trained", color="tab:blue")
+distance_scatter(ax, initial_distance, "at initialisation", shift=-0.12, color="0.6", marker="s")  # side by side:
+distance_scatter(ax, trained_distance, "trained", shift=0.12, color="tab:blue")                    # neither hides the other
 ax.axhline(UNIFORM, ls="--", color="gray", lw=0.8, label="uniform attention")
 ax.set(xlabel="block (network depth)", ylabel="mean attention distance (px)", ylim=(0, None),
-       title=f"{config.grid_size}x{config.grid_size} patches of {config.patch_size} px")
+       title=f"{RECIPE.name}: {config.grid_size}x{config.grid_size} patches of {config.patch_size} px\n{DATASET} test images")
 ax.legend(fontsize=8)
 figures.save(fig, FIGURES / "07_mean_attention_distance")
 plt.show()
@@ -323,13 +323,19 @@ def similarity_mosaic(pos_embed):
     return rearrange(tiles, "i j k l -> (i k) (j l)")  # (g*(g+1), g*(g+1))
 
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+G = config.grid_size
+tile_centres = [(G + 1) * i + (G - 1) / 2 for i in range(G)]  # where tile i sits in the mosaic
+fig, axes = plt.subplots(1, 2, figsize=(8.6, 4.6))
 for ax, pos, name in zip(axes, [init_pos_embed, model.pos_embed.cpu()], ["at initialisation", "trained"]):
     image = ax.imshow(similarity_mosaic(pos).numpy(), cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_title(name)
-    ax.axis("off")
+    ax.set_xticks(tile_centres, range(1, G + 1), fontsize=9)
+    ax.set_yticks(tile_centres, range(1, G + 1), fontsize=9)
+    ax.set(xlabel="patch column j", ylabel="patch row i")
+    ax.tick_params(length=0)
 fig.colorbar(image, ax=axes, shrink=0.8, label="cosine similarity")
-fig.suptitle("position-embedding similarity: tile (i, j) compares patch (i, j) with every patch")
+fig.suptitle(f"{RECIPE.name}: position-embedding similarity; tile (i, j) compares patch (i, j) with every patch",
+             y=0.95, fontsize=11)
 figures.save(fig, FIGURES / "07_pos_embed_similarity")
 plt.show()
 

@@ -308,7 +308,8 @@ env.expect(backbone_record["test_acc"] > 0.5, "the backbone should be well above
 runs = {arm: [trained(recipe, seed) for seed in SEEDS] for arm, recipe in RECIPES.items()}  # [(model, record)]
 records = {arm: [rec for _, rec in found] for arm, found in runs.items()}
 fig = plot_history({ARMS[arm]: records[arm][0]["history"] for arm in ARMS}, held_out="val",
-                   title=f"stand-in: classes 5-9 after pretraining on 0-4, seed 0 of each arm ({DATASET})")
+                   title=f"stand-in: classes 5-9 after pretraining on 0-4, seed 0 of each arm, {DATASET}",
+                   num_classes=len(recipes.LAST_FIVE))
 figures.save(fig, FIGURES / "08_history")
 plt.show()
 

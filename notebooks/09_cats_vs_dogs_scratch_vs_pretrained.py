@@ -190,7 +190,9 @@ with torch.no_grad():
 print(f"no position embeddings:   max |logits(image) - logits(scrambled)| = {same:.1e}")
 print(f"with position embeddings: max |logits(image) - logits(scrambled)| = {with_pos:.1e}")
 assert same < 1e-5 and with_pos > 1e-4
-fig = show_images(torch.cat([images, scrambled]), ["image"] * 4 + ["patches scrambled"] * 4, ncols=4, scale=1.6)
+names = ["cat", "cat", "dog", "dog"]
+fig = show_images(torch.cat([images, scrambled]), names + [f"{n}, scrambled" for n in names], ncols=4, scale=1.6)
+fig.suptitle(f"the same patches in a random order, {source_name('cifar10', DATA)} test images", y=1.02)
 figures.save(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_scrambled")
 plt.show()
 
@@ -376,7 +378,8 @@ print(f"{BACKBONE.about}\n-> {backbone_record['test_acc']:.1%} test accuracy on 
       f"(chance {1 / len(PRETRAIN_CLASSES):.1%}), {len(backbone_record['history'])} epochs, "
       f"{backbone_record['train_seconds'] / 60:.0f} min on {backbone_record['hardware']}")
 fig = plot_history({"backbone": backbone_record["history"]}, held_out="val",
-                   title=f"catdog-backbone: 8 CIFAR-10 classes without cat and dog ({DATASET})")
+                   title=f"catdog-backbone: 8 classes without cat and dog, {DATASET}",
+                   num_classes=len(PRETRAIN_CLASSES))
 figures.save(fig, FIGURES / "09_cats_vs_dogs_backbone_curves")
 plt.show()
 env.expect(backbone_record["test_acc"] > 0.5, "the backbone should be well above chance on its 8 classes")
@@ -409,8 +412,8 @@ env.expect(backbone_record["test_acc"] > 0.5, "the backbone should be well above
 full = {a: [trained(arm(a, SIZES[-1]), seed) for seed in SEEDS] for a in ARMS}  # [(model, record)] per seed
 records = {a: [rec for _, rec in runs] for a, runs in full.items()}
 fig = plot_history({a: records[a][0]["history"] for a in ARMS}, held_out="val",
-                   title=f"cat vs dog, {SIZES[-1]:,} images per class, seed 0: same ViT and steps, two starts")
-fig.axes[1].axhline(50, color="grey", lw=0.8, ls=":")  # chance
+                   title=f"cat vs dog, {SIZES[-1]:,} images per class, seed 0: same ViT and steps, two starts\n{DATASET}",
+                   num_classes=2)
 figures.save(fig, FIGURES / "09_cats_vs_dogs_scratch_vs_pretrained_curves")
 plt.show()
 
