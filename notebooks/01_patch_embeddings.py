@@ -164,7 +164,8 @@ assert patches.shape == (1, (IMAGE_SIZE // PATCH_SIZE) ** 2, 3 * PATCH_SIZE ** 2
 # %%
 def show_patch_figure(image: torch.Tensor, patches: torch.Tensor, p: int, title: str, first: int = 24):
     """Image | patch grid with sequence indices | token matrix; below: the first tokens.
-    On grids wider than 8 only the first row and column are numbered, up to 99 (the rest would not fit)."""
+    On grids wider than 8 the numbers would not fit in every cell: only every other patch of the
+    first row and of the first column is numbered, and the last patch (N - 1)."""
     C, H, W = image.shape
     g = H // p
     fig = plt.figure(figsize=(8.6, 4.9))
@@ -178,10 +179,10 @@ def show_patch_figure(image: torch.Tensor, patches: torch.Tensor, p: int, title:
         ax_grid.axvline(k * p - 0.5, color="white", lw=1)
     for n in range(g * g):
         row, col = divmod(n, g)
-        if g <= 8 or (row == 0 or col == 0) and n < 100:
+        if g <= 8 or (row == 0 or col == 0) and row % 2 == 0 and col % 2 == 0 or n == g * g - 1:
             ax_grid.text(col * p + p / 2 - 0.5, row * p + p / 2 - 0.5, str(n), ha="center", va="center",
                          fontsize=9, color="yellow", path_effects=[withStroke(linewidth=2, foreground="black")])
-    ax_grid.set_title(f"{g}x{g} grid of {p}x{p} patches")
+    ax_grid.set_title(f"{g}x{g} grid of {p}x{p} patches" + ("" if g <= 8 else "\n(every other index numbered)"))
     pixels = rearrange(patches[0], "n (c pp) -> n pp c", c=C)  # (N, p*p, C): one row per token
     ax_seq.imshow(pixels, aspect="auto", interpolation="nearest")
     ax_seq.set_title(f"{g * g} tokens of {p * p} px x {C}")
@@ -384,7 +385,9 @@ for name, cfg in configs.items():
 # The same picture at 224 px with 16 px patches: $14 \times 14 = 196$ patches, each a vector
 # of $P^2 C = 16 \cdot 16 \cdot 3 = 768$ numbers. For ViT-B/16 the patch vector happens to have the
 # same length as the embedding ($D = 768$), so $E$ is square; that is a coincidence of this
-# model, not a rule.
+# model, not a rule. The grid is too fine to number every patch, so only every other patch of
+# the first row and of the first column carries its index, plus the last patch; the order is
+# the same raster order as above.
 
 # %%
 patches_224 = patchify_einops(image_224, 16)  # (1, 196, 768)
@@ -491,6 +494,7 @@ axes[0].set(xlabel="tokens T = N+1", ylabel="ms per batch of 8", title=f"seed Vi
 axes[0].legend(fontsize=9)
 axes[1].bar([str(r["patch P"]) for r in cost_rows], [r["attn entries/head"] for r in cost_rows])
 axes[1].set_yscale("log")
+axes[1].set_ylim(bottom=1)  # a log axis has no zero: start at 1 entry so every bar's height is its count
 axes[1].set(xlabel="patch side P (px)", ylabel="entries per attention matrix", title="$T^2$ per head per layer")
 fig.tight_layout()
 figures.save(fig, FIGURES / "01_patch_size_cost")

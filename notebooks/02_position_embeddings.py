@@ -297,14 +297,15 @@ assert torch.allclose(similarity_grid(model.pos_embed[0, 1:].detach().cpu()),
 def plot_similarity_grid(sim: torch.Tensor, title: str):
     """Fig. 7 (centre) of the ViT paper: one small similarity map per patch position.
 
-    The g x g maps are tiled into one mosaic (a one-pixel gap between maps), one imshow. The
-    colours span the measured range, from the lowest similarity in the grid up to 1.
+    The g x g maps are tiled into one mosaic (a one-pixel gap between maps), one imshow. Every
+    grid is drawn on the same colour scale, the full range of a cosine similarity (-1 to 1), so
+    grids of different tables can be compared colour for colour.
     """
     g = sim.shape[0]
     padded = F.pad(sim.cpu(), (0, 1, 0, 1), value=float("nan"))  # (g, g, g+1, g+1): NaN gap, drawn blank
     mosaic = rearrange(padded, "i j k l -> (i k) (j l)")[:-1, :-1]  # (g*(g+1)-1, g*(g+1)-1)
     fig, ax = plt.subplots(figsize=(6, 5.6))
-    shown = ax.imshow(mosaic, vmin=float(sim.min()), vmax=1, cmap="viridis")
+    shown = ax.imshow(mosaic, vmin=-1, vmax=1, cmap="viridis")
     centres = [i * (g + 1) + (g - 1) / 2 for i in range(g)]
     ax.set_xticks(centres, [str(i + 1) for i in range(g)])
     ax.set_yticks(centres, [str(i + 1) for i in range(g)])
@@ -323,9 +324,11 @@ plt.show()
 # **What this shows.** Each small map compares one patch with all 64: it is brightest at its own
 # patch, with a bright cross along its own row and column (half of the channels see only the
 # row, half only the column), and all 64 maps have the same pattern, shifted, exactly as the
-# offset argument predicts. Mind the colour bar: it starts at the grid's lowest value, not at 0.
-# With only $D/4 = 12$ frequencies, most of them slow waves, all similarities stay high, so the
-# differences look larger than they are; what carries the layout is their *order*, highest
+# offset argument predicts. The colour bar spans the whole range of a cosine similarity, −1 to
+# 1, and all three similarity grids of this notebook use it, so their colours can be compared
+# directly. With only $D/4 = 12$ frequencies, most of them slow waves, all similarities stay
+# high (the range is printed below: every pair lies in the top quarter of the colour bar), so
+# on this scale the differences are faint; what carries the layout is their *order*, highest
 # next door and falling with distance. A picture does not prove either claim; both, checked:
 
 # %%
@@ -340,6 +343,9 @@ for dr, dc in [(0, 1), (1, 0), (2, -3), (5, 5)]:
 nearest = flat.masked_fill(torch.eye(g * g, dtype=torch.bool), -2).argmax(dim=1)  # most similar other patch
 assert (distance[torch.arange(g * g), nearest] == 1).all()
 print("sin-cos: similarity depends only on the offset; every patch's most similar other patch is a neighbour")
+off_diagonal = flat[~torch.eye(g * g, dtype=torch.bool)]  # similarities of two different patches
+print(f"sin-cos: similarities of two different patches range from {off_diagonal.min():.2f} to {off_diagonal.max():.2f}")
+assert off_diagonal.min() > 0.5  # all high: the top quarter of the scale -1..1
 
 # %% [markdown]
 # **What this shows.** A fixed sine-cosine table already has the 2-D layout built in, with no
@@ -374,7 +380,8 @@ plt.show()
 # %% [markdown]
 # **What this shows.** The starting point: a learned table knows nothing about the grid (the
 # two printed means are both near 0). Any structure in the trained table below was learned
-# from images. The colour scale again starts at the grid's lowest value.
+# from images. The colour scale is the same −1 to 1 as for the sine-cosine grid, so the
+# colours of the two grids can be compared directly.
 
 # %% [markdown]
 # ## 5. A trained model: the layout appears, and how much it is used
@@ -414,9 +421,9 @@ plt.show()
 # %% [markdown]
 # **What this shows.** Nothing told the model that slot 9 lies below slot 1, yet its table now
 # encodes the grid: neighbours are alike, far patches are not (the two means are printed
-# above). It does not show that the model *relies* on this; that is measured next. Each grid
-# has its own colour scale (from its lowest value to 1); the curve below puts all three tables
-# on one axis.
+# above). It does not show that the model *relies* on this; that is measured next. All three
+# grids share one colour scale (−1 to 1), so their colours compare directly; the curve below
+# puts all three tables on one axis as mean similarity against distance.
 
 # %%
 def similarity_by_distance(sim: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -545,8 +552,10 @@ assert torch.equal(resized_model.pos_embed.detach().cpu(), core_pos)
 assert torch.equal(resized_model.pos_embed[:, 0], trained.pos_embed[:, 0])
 
 # %% [markdown]
-# Before and after, side by side: three channels of the table drawn as images (each channel on
-# one colour scale before and after, so the resize shows as a smooth upsampling), and the
+# Before and after, side by side: three channels of the table drawn as images (each channel
+# divided by its largest absolute value in the trained 8x8 table, so one colour bar serves all
+# three: red positive, blue negative, white 0; the same division before and after, so the resize
+# shows as a smooth upsampling), and the
 # similarity map of the position at the same place in the image (grid cell (2, 5) at 8x8, cell
 # (5, 11) at 16x16; their centres lie one original pixel apart), both on the scale −1 to 1.
 
@@ -557,13 +566,13 @@ def similarity_map(pos: torch.Tensor, row: int, col: int) -> torch.Tensor:
 
 new_table = core_pos[0, 1:]  # (256, D)
 channels = [0, 1, 2]
-fig, axes = plt.subplots(2, len(channels) + 1, figsize=(8.6, 4.9))
+fig, axes = plt.subplots(2, len(channels) + 1, figsize=(8.6, 5.6))
 for row_axes, table, grid, (r, c), name in [(axes[0], old_pos[0, 1:], g, (2, 5), f"{g}x{g}, trained"),
                                             (axes[1], new_table, new_grid, (5, 11), f"{new_grid}x{new_grid}, bicubic")]:
     planes = rearrange(table, "(gh gw) d -> d gh gw", gh=grid)  # (D, grid, grid)
     for ax, ch in zip(row_axes, channels):
         limit = old_pos[0, 1:, ch].abs().max().item()  # one scale per channel, shared by both rows
-        shown = ax.imshow(planes[ch], cmap="coolwarm", vmin=-limit, vmax=limit)
+        channel_shown = ax.imshow(planes[ch] / limit, cmap="coolwarm", vmin=-1, vmax=1)
         ax.set_title(f"{name}\nchannel {ch}", fontsize=9)
     sim_shown = row_axes[-1].imshow(similarity_map(table, r, c), vmin=-1, vmax=1)
     row_axes[-1].plot(c, r, "r+", ms=8)
@@ -572,6 +581,8 @@ for row_axes, table, grid, (r, c), name in [(axes[0], old_pos[0, 1:], g, (2, 5),
         ax.set_xticks([])
         ax.set_yticks([])
 fig.colorbar(sim_shown, ax=axes[:, -1], shrink=0.8, label="cosine similarity")
+fig.colorbar(channel_shown, ax=axes[:, :-1], orientation="horizontal", fraction=0.05, pad=0.04,
+             label="channel value / its largest |value| at 8x8 (red +, blue −)")
 figures.save(fig, FIGURES / "02_pos_resize")
 plt.show()
 
