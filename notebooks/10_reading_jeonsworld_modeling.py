@@ -568,7 +568,8 @@ else:
 # The figure puts the geometry beside its consequence. Top: for each column of the new grid,
 # where the resize reads the old grid, relative to the centre of that column's own patch
 # (in old cells; from the two conventions' formulas). Bottom: each library's error against the
-# stand-in's formula, averaged over channels and rows, for each new column (measured above).
+# stand-in's formula, averaged over channels and rows, for each new column (measured above);
+# HuggingFace and `vit_core` coincide there, drawn as hollow circles under a dashed line.
 
 # %%
 columns = torch.arange(new_grid, dtype=torch.float64)
@@ -583,15 +584,22 @@ ax_read.set_xlabel(f"column of the new {new_grid}x{new_grid} grid")
 ax_read.set_ylabel("read position - patch centre (old cells)")
 ax_read.set_title(f"where the {old_grid} -> {new_grid} resize reads", fontsize=10)
 ax_read.legend(fontsize=9, loc="upper right")
-markers = ["s", "D", "^", "v", "."]
-for (name, error), marker, colour in zip(errors.items(), markers, ("C0", "C1", "C2", "C3", "C4")):
-    ax_error.plot(columns, error.mean(dim=(0, 2)), marker=marker, ms=4, color=colour, label=name)
+styles = {  # HuggingFace and vit_core give the same numbers: large hollow markers under a dashed line
+    "jeonsworld: linear, corners": dict(marker="s", ms=4, color="C0"),
+    "torchvision: bicubic, corners": dict(marker="D", ms=4, color="C1"),
+    "timm: bicubic AA, centres": dict(marker="^", ms=4, color="C2"),
+    "HuggingFace: bicubic, centres": dict(marker="o", ms=8, mfc="none", mew=1.2, color="C3"),
+    "vit_core: bicubic, centres": dict(marker=".", ms=4, ls="--", color="C4")}
+same = max_diff(resized["HuggingFace: bicubic, centres"], ours) < 1e-6  # asserted above
+for name, error in errors.items():
+    label = name + (" (= HuggingFace)" if name.startswith("vit_core") and same else "")
+    ax_error.plot(columns, error.mean(dim=(0, 2)), label=label, **styles[name])
 ax_error.set_xlabel(f"column of the new {new_grid}x{new_grid} grid")
 ax_error.set_ylabel("mean |resized - formula|")
 ax_error.set_ylim(bottom=0)
 ax_error.set_title("error against the stand-in's formula (measured)", fontsize=10)
-ax_error.legend(fontsize=9, ncol=3, loc="upper center")
-ax_error.set_ylim(top=1.7 * max(e.mean(dim=(0, 2)).max().item() for e in errors.values()))
+ax_error.legend(fontsize=9, ncol=2, loc="upper center")
+ax_error.set_ylim(top=2.1 * max(e.mean(dim=(0, 2)).max().item() for e in errors.values()))
 for ax in (ax_read, ax_error):
     ax.tick_params(labelsize=9)
     ax.grid(alpha=0.3)

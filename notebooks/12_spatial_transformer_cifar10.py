@@ -197,7 +197,7 @@ print(f"training here (when it does) uses {len(train_y):,} of them: {len(loaders
 # %% [markdown]
 # The models read images normalised per channel (the CIFAR-10 mean and standard deviation, as
 # `TensorLoader` does). Two helpers move between that and pixels in $[0, 1]$ for plotting, and
-# eight validation images, one per class, serve as examples throughout.
+# ten validation images, the first of each class, serve as examples throughout.
 
 # %%
 MEAN = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
@@ -212,8 +212,8 @@ def to_pixels(x: torch.Tensor) -> torch.Tensor:
     return (x.detach().cpu() * STD + MEAN).clamp(0, 1)  # (B, 3, H, W) in [0, 1]
 
 
-probe_index = torch.stack([(val_y == c).nonzero()[0, 0] for c in range(8)])
-probe = normalise(val_x[probe_index])  # (8, 3, 32, 32)
+probe_index = torch.stack([(val_y == c).nonzero()[0, 0] for c in range(len(CIFAR10_CLASSES))])
+probe = normalise(val_x[probe_index])  # (10, 3, 32, 32)
 probe_names = [CIFAR10_CLASSES[int(c)] for c in val_y[probe_index]]
 
 # %% [markdown]
@@ -289,7 +289,7 @@ assert torch.allclose(by_hand.float(), warped[0, :, i, j], atol=1e-5)
 # %% [markdown]
 # **What this shows.** The grid position and the sampled value of one pixel agree with the
 # formulas to float32 rounding. One pixel is one test: `tests/test_stn.py` repeats a hand
-# computation of its own, and the identity check below covers every pixel of eight images.
+# computation of its own, and the identity check below covers every pixel of ten images.
 
 # %% [markdown]
 # A few hand-set maps on the example images show the conventions at work: a scale below 1
@@ -299,7 +299,7 @@ assert torch.allclose(by_hand.float(), warped[0, :, i, j], atol=1e-5)
 
 # %%
 examples = {"input": affine(), "zoom in (scale 0.6)": affine(scale=0.6), "rotate 30°": affine(degrees=30),
-            "shift: θ13 = +0.3": affine(shift_x=0.3), "zoom out (scale 1.4)": affine(scale=1.4)}
+            r"shift: $\theta_{13} = +0.3$": affine(shift_x=0.3), "zoom out (scale 1.4)": affine(scale=1.4)}
 four = probe[:4]  # (4, 3, 32, 32)
 views = [F.grid_sample(four, F.affine_grid(t.expand(len(four), 2, 3), list(four.shape), align_corners=False),
                        align_corners=False) for t in examples.values()]  # each (4, 3, 32, 32)
@@ -308,6 +308,8 @@ titles = [name if row == 0 else "" for row in range(len(four)) for name in examp
 fig = show_images(to_pixels(grid_images), titles, ncols=len(examples), scale=1.8)
 for ax in fig.axes:
     ax.title.set_fontsize(10)
+fig.suptitle(f"Hand-set affine maps (columns) on validation images of {DATASET}", fontsize=11)
+fig.tight_layout()
 figures.save(fig, FIGURES / "12_spatial_transformer_cifar10_affine_examples")
 plt.show()
 
@@ -439,7 +441,7 @@ for arm, config in ARMS.items():
 #
 # `fit` (the series' training loop) trains an arm with the settings above and evaluates the
 # validation set after every epoch; a callback keeps what the spatial transformer does to the
-# eight example images at chosen epochs. With `USE_SHIPPED` the two 50-epoch runs come from
+# ten example images at chosen epochs. With `USE_SHIPPED` the two 50-epoch runs come from
 # `data/checkpoints/` instead (`course.recipes.shipped`, which rebuilds the model from the
 # exported config), with the learning curves their records stored, and each is tested once more
 # on the test set on disk, which must reproduce the accuracy in its record. Either way the
@@ -456,7 +458,7 @@ class Snapshots:
     def __call__(self, model, entry: dict):
         if entry["epoch"] in self.epochs and isinstance(model.stn, SpatialTransformer):
             with torch.no_grad():
-                self.views[entry["epoch"]] = model.stn(self.images.to(device)).cpu()  # (8, 3, 32, 32)
+                self.views[entry["epoch"]] = model.stn(self.images.to(device)).cpu()  # (10, 3, 32, 32)
 
 
 def train_arm(arm: str, epochs: int, snapshot_epochs=()) -> dict:
@@ -516,18 +518,14 @@ if USE_SHIPPED and early["train_images"] == runs["with"]["train_images"]:
 # %%
 histories = {f"{arm} STN": run["history"] for arm, run in runs.items()}
 fig = plot_history(histories, title=f"Small CNN on {DATASET}, with and without a spatial transformer",
-                   held_out="validation")
+                   held_out="validation", num_classes=len(CIFAR10_CLASSES))  # chance: 1/10 and ln 10, dotted
 ax_loss, ax_acc = fig.axes
-ax_acc.axhline(100 / len(CIFAR10_CLASSES), color="0.4", ls=":", lw=1)
-ax_acc.text(1, 100 / len(CIFAR10_CLASSES) + 1, "chance (10 classes)", fontsize=9, color="0.3")
-ax_loss.axhline(math.log(len(CIFAR10_CLASSES)), color="0.4", ls=":", lw=1)
-ax_loss.text(len(runs["with"]["history"]) / 2, math.log(len(CIFAR10_CLASSES)) - 0.05, "chance: ln 10",
-             fontsize=9, color="0.3", va="top")
-ax_acc.set_ylim(0, 100)
-ax_loss.set_ylim(bottom=0)
 for ax in fig.axes:
     ax.xaxis.label.set_fontsize(10), ax.yaxis.label.set_fontsize(10), ax.tick_params(labelsize=9)
-ax_acc.legend(fontsize=9, loc="lower right")
+handles, legend_labels = ax_acc.get_legend_handles_labels()
+ax_acc.get_legend().remove()  # one legend below both panels, clear of the curves and the chance lines
+fig.legend(handles, legend_labels, fontsize=9, ncol=3, loc="lower center", frameon=False)
+fig.tight_layout(rect=(0, 0.14, 1, 1))
 figures.save(fig, FIGURES / "12_spatial_transformer_cifar10_curves")
 plt.show()
 
@@ -576,11 +574,9 @@ assert all(run["test"]["acc"] > 0.15 for run in runs.values()), "an arm did not 
 # below the validation accuracy. "train time" is each run's own wall clock (from its record when
 # shipped, on the hardware printed above).
 #
-# ### What this shows
-#
-# Both arms learn, from the same classifier weights with the same steps, and the table gives
-# the difference the spatial transformer made in this run, with its sign and size printed.
-# Read it with its limits:
+# **What this shows.** Both arms learn, from the same classifier weights with the same steps,
+# and the table gives the difference the spatial transformer made in this run, with its sign
+# and size printed. Read it with its limits:
 #
 # - **One seed is not a result.** The gap between the arms means something only if it is larger
 #   than the spread between seeds of the same arm, which this notebook does not measure; the
@@ -603,27 +599,42 @@ assert all(run["test"]["acc"] > 0.15 for run in runs.values()), "an arm did not 
 # %% [markdown]
 # ## 5 · What did the spatial transformer learn?
 #
-# First in pictures: the eight example images (left), what the spatial transformer handed the
-# classifier early in training (the re-run), and after the last epoch of the 50-epoch run.
-# Wherever the transformer reads outside the image, the zero padding shows as the dataset's
-# mean colour.
+# First in pictures: the ten example images, one per class (top row), what the spatial
+# transformer handed the classifier early in training (the rows of the short re-run), and after
+# the last epoch of the 50-epoch run (bottom row, below the line). Wherever the transformer reads
+# outside the image, the zero padding shows as the dataset's mean colour.
 
 # %%
 def stn_views_figure(final_run: dict, early_run: dict):
-    columns, names = [probe], ["input"]
+    """One column per example image (class), one row per stage: input, re-run epochs, final model."""
+    rows, names = [probe], ["input"]
     for epoch in sorted(early_run["views"]):
-        columns.append(early_run["views"][epoch])
+        rows.append(early_run["views"][epoch])  # (10, 3, 32, 32)
         names.append(f"epoch {epoch}\n(re-run)")
     with torch.no_grad():
-        columns.append(final_run["model"].stn(probe.to(device)).cpu())  # (8, 3, 32, 32)
-    names.append(f"epoch {len(final_run['history'])}\n({'shipped' if 'record' in final_run else 'this run'})")
-    tiles = torch.stack(columns, dim=1).flatten(0, 1)  # (8 * columns, 3, 32, 32): one row per image
-    titles = [names[c] if r == 0 else "" for r in range(len(probe)) for c in range(len(columns))]
-    fig = show_images(to_pixels(tiles), titles, ncols=len(columns), scale=1.6)
-    for ax in fig.axes:
-        ax.title.set_fontsize(10)
-    for r, name in enumerate(probe_names):
-        fig.axes[r * len(columns)].text(-3, 16, name, ha="right", va="center", fontsize=10)
+        rows.append(final_run["model"].stn(probe.to(device)).cpu())  # (10, 3, 32, 32)
+    final = "shipped" if "record" in final_run else "trained here"
+    names.append(f"epoch {len(final_run['history'])}\n({final})")
+    fig, axes = plt.subplots(len(rows), len(probe), figsize=(0.76 * len(probe) + 1.0, 0.76 * len(rows) + 1.0),
+                             squeeze=False)
+    for r, (images, name) in enumerate(zip(rows, names)):
+        for c, ax in enumerate(axes[r]):
+            pixels = to_pixels(images[c : c + 1])[0].permute(1, 2, 0).numpy()  # (32, 32, 3)
+            ax.imshow(pixels, interpolation="nearest")  # the 32 px the classifier reads, unsmoothed
+            ax.set_xticks([]), ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if r == 0:
+                ax.set_title(probe_names[c], fontsize=10)
+        axes[r, 0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center")
+    early_epochs = ", ".join(str(e) for e in sorted(early_run["views"]))
+    fig.suptitle(f"What the spatial transformer hands the classifier: {DATASET} validation images, the "
+                 f"first of each class\nrows: epochs {early_epochs} of a short re-run from the same start, "
+                 f"then the {final} {len(final_run['history'])}-epoch model (bottom)", fontsize=10)
+    fig.tight_layout(h_pad=0.3, w_pad=0.2)
+    top_of_last = axes[-1, 0].get_position().y1  # a line between the re-run rows and the final model
+    gap = axes[-2, 0].get_position().y0 - top_of_last
+    fig.add_artist(plt.Line2D([0.02, 0.98], [top_of_last + gap / 2] * 2, color="0.4", lw=1))
     return fig
 
 
@@ -632,15 +643,15 @@ figures.save(fig, FIGURES / "12_spatial_transformer_cifar10_stn_views")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** Read each row from left to right: one image as the classifier received
-# it after each epoch shown, with the border where the transformer reads outside the image.
-# Then compare the rows of one column: if every image is shrunk and shifted alike, whatever the
-# object and wherever it sits, the transformer applies one warp to all of them rather than
-# aligning each image; the statistics below decide that for the whole validation set. The
-# figure does not show whether the warp helps the classifier (the table of section 4 and
-# exercise 3 measure that). It is eight images, the first validation image of each of eight
-# classes, and its early columns come from the short re-run, not from snapshots of the shipped
-# run (section 4 prints the two runs' validation accuracies epoch by epoch).
+# **What this shows.** Read each column from top to bottom: one image as the classifier
+# received it after each epoch shown, with the border where the transformer reads outside the
+# image. Then compare the images of one row: if every image is shrunk and shifted alike,
+# whatever the object and wherever it sits, the transformer applies one warp to all of them
+# rather than aligning each image; the statistics below decide that for the whole validation
+# set. The figure does not show whether the warp helps the classifier (the table of section 4
+# and exercise 3 measure that). It is ten images, the first validation image of each class,
+# and its middle rows come from the short re-run, not from snapshots of the shipped run
+# (section 4 prints the two runs' validation accuracies epoch by epoch).
 
 # %% [markdown]
 # Then in numbers, over the whole validation set. Write the $2 \times 2$ part of $\theta$ as $A$
@@ -703,7 +714,7 @@ for ax, name in zip(axes, ("scale", "shift x (px)", "shift y (px)")):
     ax.set_xlim(lo - 0.1 * (hi - lo + 1e-3), hi + 0.1 * (hi - lo + 1e-3))
 axes[0].set_ylabel("validation images", fontsize=10)
 axes[0].legend(fontsize=9)
-fig.suptitle(f"The trained spatial transformer's theta on {len(val_y):,} validation images "
+fig.suptitle(f"The trained spatial transformer's theta on {len(val_y):,} {DATASET} validation images\n"
              f"({'shipped' if 'record' in runs['with'] else 'this run'}, epoch {len(runs['with']['history'])})",
              fontsize=11)
 fig.tight_layout()
@@ -711,10 +722,8 @@ figures.save(fig, FIGURES / "12_spatial_transformer_cifar10_theta")
 plt.show()
 
 # %% [markdown]
-# ### What this shows
-#
-# The localisation network has moved away from the identity (the dashed lines), driven by
-# nothing but the classification loss. Whether that movement is one fixed warp or an
+# **What this shows.** The localisation network has moved away from the identity (the dashed
+# lines), driven by nothing but the classification loss. Whether that movement is one fixed warp or an
 # image-by-image alignment is in the spread, best read in pixels: how far the mean warp moves
 # the read positions from the identity, against how far each image's warp strays from the mean
 # one (the two printed distances), and the verdict line says which this run did. A fixed warp is
