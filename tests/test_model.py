@@ -196,3 +196,22 @@ def test_cls_only_last_block_skips_exactly_the_unread_work():
         flops[shortcut] = counter.get_total_flops()
     N, D, M = config.seq_len, config.dim, config.mlp_dim
     assert (flops[False] - flops[True]) // 2 == (N - 1) * (D * D + 2 * N * D + 2 * D * M) == 1_726_464
+
+
+def test_seed_003_model_options_follow_its_source():
+    """final_norm=False, gelu='tanh', init='normal': the model of seed 003's code, against the default."""
+    torch.manual_seed(0)
+    default, seed_like = ViT(ViTConfig.cifar10_seed()), ViT(ViTConfig.cifar10_seed(final_norm=False, gelu="tanh", init="normal"))
+    assert isinstance(seed_like.norm, torch.nn.Identity) and not any(k.startswith("norm.") for k in seed_like.state_dict())
+    assert {k for k in default.state_dict()} - {k for k in seed_like.state_dict()} == {"norm.weight", "norm.bias"}
+    x = torch.randn(1000)
+    assert torch.equal(seed_like.blocks[0].mlp.act(x), F.gelu(x, approximate="tanh"))
+    assert torch.equal(default.blocks[0].mlp.act(x), F.gelu(x))
+    patch_std = lambda m: m.patch_embed.proj.weight.std().item()  # noqa: E731
+    assert patch_std(seed_like) == pytest.approx(0.02, rel=0.1) and patch_std(default) == pytest.approx(48 ** -0.5, rel=0.1)
+    images = torch.randn(2, 3, 32, 32)
+    assert seed_like(images).shape == default(images).shape == (2, 10)
+    with pytest.raises(ValueError, match="gelu"):
+        ViTConfig(gelu="relu")
+    with pytest.raises(ValueError, match="init"):
+        ViTConfig(init="xavier")

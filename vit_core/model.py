@@ -35,6 +35,10 @@ class ViTConfig:
     layer_norm_eps: float = 1e-6    # LayerNorm epsilon (torchvision, timm and Google use 1e-6)
     drop_path: float = 0.0          # stochastic depth: chance a residual branch is dropped, per sample
     cls_only_last_block: bool = False  # speed-up: the last block updates only the CLS token (see ViT)
+    final_norm: bool = True         # LayerNorm before the head (paper, timm, torchvision); seed 003's code has none
+    gelu: str = "erf"               # 'erf': exact GELU | 'tanh': its approximation (Google's JAX code, seed 003)
+    init: str = "vit"               # 'vit': trunc-normal 0.02, LeCun-normal patch projection |
+                                    # 'normal': N(0, 0.02) for every projection (seed 003's code)
 
     def __post_init__(self):
         checks = [
@@ -48,6 +52,8 @@ class ViTConfig:
              "in_channels, num_classes, depth and mlp_dim must be positive"),
             (0.0 <= self.dropout < 1.0 and 0.0 <= self.attention_dropout < 1.0 and 0.0 <= self.drop_path < 1.0,
              "dropout probabilities must lie in [0, 1)"),
+            (self.gelu in ("erf", "tanh"), f"gelu must be 'erf' or 'tanh', got {self.gelu!r}"),
+            (self.init in ("vit", "normal"), f"init must be 'vit' or 'normal', got {self.init!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -139,9 +145,9 @@ class MLP(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
         self.fc1 = nn.Linear(config.dim, config.mlp_dim)
-        # exact (erf) GELU, as torchvision, timm and HF use; Google's JAX code calls flax's nn.gelu, whose
-        # default is the tanh approximation. The two differ by at most 5e-4 (notebook 04 prints it).
-        self.act = nn.GELU()
+        # exact (erf) GELU by default, as torchvision, timm and HF use; Google's JAX code calls flax's
+        # nn.gelu, whose default is the tanh approximation. The two differ by at most 5e-4 (notebook 04).
+        self.act = nn.GELU(approximate="tanh" if config.gelu == "tanh" else "none")
         self.fc2 = nn.Linear(config.mlp_dim, config.dim)
         self.drop = nn.Dropout(config.dropout)
 
@@ -189,7 +195,8 @@ class Encoder(nn.Module):
 
 
 class ViT(nn.Module):
-    """Patch embedding + CLS token + learned positions -> encoder -> LayerNorm -> head."""
+    """Patch embedding + CLS token + learned positions -> encoder -> LayerNorm (unless
+    config.final_norm is False) -> head."""
 
     def __init__(self, config: ViTConfig):
         super().__init__()
@@ -199,7 +206,7 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))
         self.pos_drop = nn.Dropout(config.dropout)
         self.encoder = Encoder(config)
-        self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)
+        self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps) if config.final_norm else nn.Identity()
         self.head = nn.Linear(config.dim, config.num_classes)
         self.reset_parameters()
 
@@ -210,14 +217,19 @@ class ViT(nn.Module):
     def reset_parameters(self):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
+        normal = self.config.init == "normal"  # seed 003's code: N(0, 0.02), not truncated, patches included
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
+                (nn.init.normal_ if normal else nn.init.trunc_normal_)(module.weight, std=0.02)
                 if module.bias is not None:  # qkv_bias=False leaves the fused projection without one
                     nn.init.zeros_(module.bias)
-        # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init.
+        # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init (std 0.144
+        # for 4x4x3 patches), seven times the 0.02 of the 'normal' init.
         w = self.patch_embed.proj.weight
-        nn.init.trunc_normal_(w, std=math.sqrt(1.0 / w[0].numel()))
+        if normal:
+            nn.init.normal_(w, std=0.02)
+        else:
+            nn.init.trunc_normal_(w, std=math.sqrt(1.0 / w[0].numel()))
         nn.init.zeros_(self.patch_embed.proj.bias)
 
     def _check_images(self, images: torch.Tensor):

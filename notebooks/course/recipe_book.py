@@ -102,8 +102,9 @@ def _cat_dog(arm: str, per_class: int) -> "Recipe":
 
 
 RECIPES = {r.name: r for r in [
-    Recipe("seed-003", "seed 003 as tintn's code ran it: AdamW 1e-2, wd 1e-2 on every tensor, constant lr, "
-           "batch 256, flip + resized crop, 100 epochs", SEED_MODEL,
+    Recipe("seed-003", "seed 003 as tintn's code ran it: its model (no final LayerNorm, N(0, 0.02) init, tanh "
+           "GELU), AdamW 1e-2, wd 1e-2 on every tensor, constant lr, batch 256, flip + resized crop, 100 epochs",
+           replace(SEED_MODEL, final_norm=False, gelu="tanh", init="normal"),
            TrainConfig(epochs=100, lr=1e-2, weight_decay=1e-2, decay_all=True, optimizer="adamw", warmup_epochs=0,
                        schedule="constant", label_smoothing=0.0, grad_clip=None),
            batch_size=256, augment="tintn", normalize="half",
