@@ -3,7 +3,7 @@ from a notebook or a shell.
 
     python -m course.recipes list
     python -m course.recipes run seed-003 --out ~/vit-runs/seed-003 --threads 1
-    python -m course.recipes export seed-003 --run ~/vit-runs/seed-003
+    python -m course.recipes export --run ~/vit-runs/seed-003      # name: the run's recipe
 
 `run` trains to completion with a progress bar, resumes after a kill (run it again with
 the same --out), and writes checkpoint.pt, history.json and record.json into --out.
