@@ -51,6 +51,7 @@ env.describe()  # profile and hardware of this run, printed first
 # %%
 import math
 import time
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -83,7 +84,7 @@ SEQ_LENS = env.pick(full=[64, 128, 256, 512, 1024, 2048, 4096], smoke=[64, 128, 
 if DEVICE.type == "cpu":
     torch.set_num_threads(1)  # a shared CPU: one thread avoids threads waiting on each other
 TIMING_HEAD_DIM = 64     # head width d_h of the timed attention (ViT-B's)
-TIMING_REPEATS = env.pick(full=5, smoke=3)
+TIMING_REPEATS = env.pick(full=7, smoke=5)
 
 # %% [markdown]
 # ## 1. Scaled dot-product attention
@@ -509,28 +510,32 @@ assert fresh_entropy.min() > entropy.min() or found is None  # training made som
 # with PyTorch's fused kernel, for $T$ from 64 up. The memory column is the size of the
 # $T \times T$ float32 weight tensor, computed from its shape. On the CPU we time one thread and
 # count its CPU time, not the wall clock: this machine is shared, and while another job holds the
-# core a wall clock keeps running but the thread's CPU time does not (the fastest of a few runs
-# is kept).
+# core a wall clock keeps running but the thread's CPU time does not. The calls take turns, round
+# after round, and the fastest of several runs of each is kept.
 
 # %%
-def time_ms(fn, repeats: int) -> float:
-    """Fastest time of fn() in milliseconds: CPU time of one thread on the CPU, wall time on a GPU."""
-    threads, times = torch.get_num_threads(), []
+def fastest_ms(fns: dict, repeats: int) -> dict:
+    """{name: fastest time of fn() in milliseconds}: CPU time of one thread on the CPU, wall time
+    on a GPU. The functions take turns, one round at a time, so a slow spell on a shared machine
+    slows one run of each rather than every run of one."""
+    threads, times = torch.get_num_threads(), {name: [] for name in fns}
     # On the CPU, this thread's CPU time: time while another job holds the core does not count.
     clock = time.perf_counter if DEVICE.type == "cuda" else time.thread_time
     if DEVICE.type == "cpu":
         torch.set_num_threads(1)
-    fn()  # warm-up
+    for fn in fns.values():
+        fn()  # warm-up
     for _ in range(repeats):
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        start = clock()
-        fn()
-        if DEVICE.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(clock() - start)
+        for name, fn in fns.items():
+            if DEVICE.type == "cuda":
+                torch.cuda.synchronize()
+            start = clock()
+            fn()
+            if DEVICE.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(clock() - start)
     torch.set_num_threads(threads)
-    return 1000 * min(times)
+    return {name: 1000 * min(t) for name, t in times.items()}
 
 
 def manual_attention(q, k, v):
@@ -538,14 +543,16 @@ def manual_attention(q, k, v):
     return w @ v  # (1, 1, T, d_h)
 
 
-timing_rows = []
+calls = {}
 with torch.inference_mode():
     for n in SEQ_LENS:
         q, k, v = torch.randn(3, 1, 1, n, TIMING_HEAD_DIM, device=DEVICE)  # (1, 1, T, d_h) each
         assert torch.allclose(manual_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-4)
-        timing_rows.append({"T": n, "weights MiB": n * n * 4 / 2 ** 20,
-                            "matmul ms": time_ms(lambda: manual_attention(q, k, v), TIMING_REPEATS),
-                            "fused ms": time_ms(lambda: F.scaled_dot_product_attention(q, k, v), TIMING_REPEATS)})
+        calls[n, "matmul ms"] = partial(manual_attention, q, k, v)
+        calls[n, "fused ms"] = partial(F.scaled_dot_product_attention, q, k, v)
+    fastest = fastest_ms(calls, TIMING_REPEATS)
+timing_rows = [{"T": n, "weights MiB": n * n * 4 / 2 ** 20, "matmul ms": fastest[n, "matmul ms"],
+                "fused ms": fastest[n, "fused ms"]} for n in SEQ_LENS]
 TIMED_ON = env.hardware_name()
 if DEVICE.type == "cpu":
     TIMED_ON = TIMED_ON.replace(f"{torch.get_num_threads()} threads", "CPU time of 1 thread")
@@ -575,8 +582,10 @@ print(f"{'log-log slope':>14} " + " ".join(f"{'T ' + name:>11}" for name in rang
 for key in ["weights MiB", "matmul ms", "fused ms"]:
     print(f"{key:>14} " + " ".join(f"{slopes[key, name]:>11.2f}" for name in ranges))
 assert all(abs(slopes["weights MiB", name] - 2) < 1e-9 for name in ranges)
-assert 1.6 < slopes["matmul ms", "256..1024"] < 2.4  # quadratic while the matrix fits in cache
-assert 1.5 < slopes["fused ms", "256..1024"] < 2.5
+# Quadratic (not linear, not cubic) while the matrix fits in cache. The band is wide because a
+# shared machine's neighbours use the same cache: measured here from 1.9 to 2.35.
+assert 1.6 < slopes["matmul ms", "256..1024"] < 2.6
+assert 1.5 < slopes["fused ms", "256..1024"] < 2.6
 assert slopes["matmul ms", ">= 1024"] > 1.6  # and no better than quadratic beyond
 
 fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.6))

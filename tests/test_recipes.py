@@ -1,5 +1,6 @@
 """course.recipes: the definitions hang together, and a run folder reused by another run
 (another seed, a changed recipe) never hands it the first run's best weights."""
+import pytest
 import torch
 
 from course import recipes
@@ -39,3 +40,14 @@ def test_a_folder_left_by_another_run_is_not_resumed(tmp_path):
     assert (tmp_path / "checkpoint.pt").is_file()  # the same run: kept, fit resumes it
     recipes._claim(tmp_path, "seed 1")
     assert not (tmp_path / "checkpoint.pt").exists()  # another run: emptied
+
+
+def test_hardware_names_the_threads_of_each_stretch_of_epochs():
+    """A run resumed with another --threads says so; records written before fit kept threads
+    fall back to the count now."""
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU machine hardware() names the GPU")
+    resumed = [{"threads": 1}] * 15 + [{"threads": 2}] * 85
+    assert recipes.hardware(resumed).endswith("torch thread(s): 1 (epochs 1-15), then 2 (epochs 16-100)")
+    assert recipes.hardware([{"threads": 2}] * 3).endswith(", 2 torch thread(s)")
+    assert recipes.hardware([{}]).endswith(f", {torch.get_num_threads()} torch thread(s)")

@@ -137,7 +137,9 @@ def test_fit_learns_and_writes_history(tmp_path):
     train_loader, test_loader = loaders()
     history = quiet_fit(model, train_loader, test_loader, train.TrainConfig(epochs=3, lr=3e-3), out_dir=tmp_path)
     assert [h["epoch"] for h in history] == [1, 2, 3]
-    assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "img_per_s"}
+    assert set(history[0]) == {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "img_per_s",
+                               "threads"}
+    assert history[0]["threads"] == torch.get_num_threads()  # the CPU threads each epoch ran on
     assert history[-1]["train_loss"] < history[0]["train_loss"] and history[-1]["test_acc"] > 0.6
     assert json.loads((tmp_path / "history.json").read_text()) == history
     result = train.evaluate(model, test_loader)

@@ -312,7 +312,8 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
         device=None, progress: bool = True, verbose: bool = True, on_epoch_end=None) -> list[dict]:
     """Train `model` in place; returns one dict per epoch: epoch, train_loss, train_acc,
     test_loss, test_acc (None without a test loader), lr (at the epoch's last step),
-    seconds (whole epoch, evaluation included), img_per_s (training only). Accuracies are
+    seconds (whole epoch, evaluation included), img_per_s (training only), threads (torch CPU
+    threads; None on a GPU: a resumed run may use another count). Accuracies are
     fractions in [0, 1]. With `out_dir`, checkpoint.pt and history.json are written after
     every epoch; `resume=True` continues the same run from them (same config, data size and
     model; otherwise it warns and starts afresh). `on_epoch_end(model, entry)`, if given, is
@@ -346,7 +347,8 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
             state.history.append({"epoch": epoch, "train_loss": sums.loss.item() / n,
                                   "train_acc": sums.correct.item() / n, "test_loss": test.get("loss"),
                                   "test_acc": test.get("acc"), "lr": optimizer.param_groups[0]["lr"],
-                                  "seconds": time.perf_counter() - start, "img_per_s": sums.seen / train_seconds})
+                                  "seconds": time.perf_counter() - start, "img_per_s": sums.seen / train_seconds,
+                                  "threads": torch.get_num_threads() if device.type == "cpu" else None})
             if out_dir is not None:
                 save_checkpoint(out_dir, model, optimizer, scaler, state, config, steps, train_loader)
             if on_epoch_end is not None:

@@ -90,7 +90,9 @@ def git_commit() -> str:
         return "unknown"
 
 
-def hardware() -> str:
+def hardware(history=()) -> str:
+    """The machine, and the torch CPU threads of each stretch of epochs in `history` (a run
+    resumed with another --threads used both), else the threads now."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     model = platform.processor() or platform.machine()
@@ -99,7 +101,21 @@ def hardware() -> str:
                      if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"CPU {model} ({os.cpu_count()} cores), {torch.get_num_threads()} torch thread(s)"
+    return f"CPU {model} ({os.cpu_count()} cores), {_threads(history)}"
+
+
+def _threads(history) -> str:
+    """'2 torch thread(s)', or 'torch thread(s): 1 (epochs 1-15), then 2 (epochs 16-100)'."""
+    counts = [h.get("threads") or torch.get_num_threads() for h in history] or [torch.get_num_threads()]
+    stretches = []  # [threads, first epoch, last epoch]
+    for epoch, n in enumerate(counts, start=1):
+        if stretches and stretches[-1][0] == n:
+            stretches[-1][2] = epoch
+        else:
+            stretches.append([n, epoch, epoch])
+    if len(stretches) == 1:
+        return f"{counts[0]} torch thread(s)"
+    return "torch thread(s): " + ", then ".join(f"{n} (epochs {a}-{b})" for n, a, b in stretches)
 
 
 class KeepBest:
@@ -127,7 +143,7 @@ def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, dat
             "train_images": len(data["train"].labels), "val_images": len(data["val"].labels) if "val" in data else 0,
             "test_images": len(data["test"].labels), "test_acc": test["acc"], "test_loss": test["loss"],
             "curves_on": "val" if "val" in data else "test", "history": history,
-            "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(), "torch": torch.__version__,
+            "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(history), "torch": torch.__version__,
             "data": source_name("cifar10", data_root), "git_commit": git_commit(), "reference": recipe.reference,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
 
