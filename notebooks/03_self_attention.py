@@ -517,16 +517,15 @@ assert fresh_entropy.min() > entropy.min() or found is None  # training made som
 def fastest_ms(fns: dict, repeats: int) -> dict:
     """{name: fastest time of fn() in milliseconds}: CPU time of one thread on the CPU, wall time
     on a GPU. The functions take turns, one round at a time, so a slow spell on a shared machine
-    slows one run of each rather than every run of one."""
+    slows one run of each rather than every run of one; each timed run follows an untimed one."""
     threads, times = torch.get_num_threads(), {name: [] for name in fns}
     # On the CPU, this thread's CPU time: time while another job holds the core does not count.
     clock = time.perf_counter if DEVICE.type == "cuda" else time.thread_time
     if DEVICE.type == "cpu":
         torch.set_num_threads(1)
-    for fn in fns.values():
-        fn()  # warm-up
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn()  # untimed: the timed run then finds caches and memory as its own call left them
             if DEVICE.type == "cuda":
                 torch.cuda.synchronize()
             start = clock()
