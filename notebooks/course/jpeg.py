@@ -44,9 +44,9 @@ def jpeg_settings(path) -> dict:
 
 
 def survey(folder, every: int = 100) -> Counter:
-    """Counts of (quality, subsampling, size) over every `every`-th JPEG under `folder` (sorted
-    paths, so the same files each time)."""
-    files = sorted(Path(folder).rglob("*.jpg"))
+    """Counts of (quality, subsampling, size) over every `every`-th JPEG (.jpg or .jpeg, any case)
+    under `folder` (sorted paths, so the same files each time)."""
+    files = sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in (".jpg", ".jpeg"))
     if not files:
         raise FileNotFoundError(f"no .jpg files under {folder}")
     return Counter(tuple(jpeg_settings(f).values()) for f in files[::every])
@@ -57,4 +57,4 @@ def colour_resolution(size: tuple[int, int], subsampling: str) -> tuple[int, int
     if subsampling not in CHROMA_SCALE:
         return None
     (w, h), (dw, dh) = size, CHROMA_SCALE[subsampling]
-    return -(-w // dw), -(-h // dh)  # rounded up: a partial block still stores colour
+    return -(-w // dw), -(-h // dh)  # rounded up: an odd width or height keeps its last colour sample
