@@ -135,7 +135,7 @@ class KeepBest:
                         "run_id": self.run_id}, self.path)
 
 
-def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, data_root, extra) -> dict:
+def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, data_root, commit, extra) -> dict:
     return {"recipe": recipe.name, "about": recipe.about, "seed": config.seed,
             "config": {"model": asdict(model.config), "train": asdict(config),
                        **{k: v for k, v in asdict(recipe).items() if k not in ("name", "about", "model", "train")}},
@@ -144,7 +144,7 @@ def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, dat
             "test_images": len(data["test"].labels), "test_acc": test["acc"], "test_loss": test["loss"],
             "curves_on": "val" if "val" in data else "test", "history": history,
             "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(history), "torch": torch.__version__,
-            "data": source_name("cifar10", data_root), "git_commit": git_commit(), "reference": recipe.reference,
+            "data": source_name("cifar10", data_root), "git_commit": commit, "reference": recipe.reference,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
 
 
@@ -162,6 +162,7 @@ def _claim(out_dir: Path, run_id: str) -> None:
 def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress: bool = True) -> tuple[ViT, dict]:
     """Train `recipe` (resuming from out_dir if it holds a checkpoint), test once, write
     record.json; returns the tested model and its record."""
+    commit = git_commit()  # the code this process runs: read now, not after hours of work on the tree
     out_dir = Path(out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     data = loaders(recipe, data_root, device, seed)
@@ -180,7 +181,7 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
         model.load_state_dict(best["model"])
         extra = {"selected_epoch": best["epoch"], "selected_val_acc": best["val_acc"]}
     test = evaluate(model, data["test"])
-    record = _record(recipe, config, model, data, history, test, data_root, extra)
+    record = _record(recipe, config, model, data, history, test, data_root, commit, extra)
     (out_dir / "record.json").write_text(json.dumps(record, indent=1))
     print(f"{recipe.name} seed {seed}: test accuracy {test['acc']:.2%} after {len(history)} epochs, "
           f"{record['train_seconds'] / 60:.1f} min of training on {record['hardware']}")
