@@ -351,7 +351,7 @@ if not seed_runs:
     print(f"no shipped {SEED_RECIPE.name} record in {recipes.CHECKPOINTS}: nothing to compare")
 elif len(seed_runs) > 1:
     accs = torch.tensor([r["test_acc"] for r in seed_runs])
-    print(f"{len(seed_runs)} seeds: mean {accs.mean():.1%}, spread {accs.max() - accs.min():.1%}; "
+    print(f"{len(seed_runs)} seeds: mean {accs.mean():.1%}, spread {100 * (accs.max() - accs.min()):.1f} points; "
           f"{int((accs < SOURCE_TEST_ACC - 0.015).sum())} of {len(seed_runs)} more than 1.5 points below the source")
 
 # %% [markdown]
