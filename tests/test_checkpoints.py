@@ -61,6 +61,10 @@ def test_results_table_groups_seeds():
             "data": "CIFAR-10 (JPEG q75 copy)", "train_images": 100, "test_images": 50, "reference": ""}
     rows = results.table([{**base, "recipe": "a", "seed": s, "test_acc": acc} for s, acc in [(0, 0.5), (1, 0.7)]])
     assert "60.0% ± 14.1% (2 seeds: 50.0%, 70.0%)" in rows and rows.count("| `a` |") == 1
+    assert "2 min a run, CPU |" in rows  # one hardware, said once
+    mixed = results.table([{**base, "recipe": "a", "seed": s, "test_acc": 0.5, "hardware": hw}
+                           for s, hw in [(1, "GPU"), (0, "CPU")]])
+    assert "seed 0: CPU; seed 1: GPU" in mixed  # different hardware: each seed's, in seed order
 
 
 def test_readme_table_is_current():

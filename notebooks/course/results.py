@@ -53,7 +53,8 @@ def table(records: list[dict]) -> str:
         runs = sorted(runs, key=lambda r: r["seed"])
         first = runs[0]
         data = f"{first['data']}: {first['train_images']:,} train / {first['test_images']:,} test"
-        hardware = ", ".join(sorted({r["hardware"] for r in runs}))
+        kinds = {r["hardware"] for r in runs}
+        hardware = kinds.pop() if len(kinds) == 1 else "; ".join(f"seed {r['seed']}: {r['hardware']}" for r in runs)
         lines.append(f"| `{name}` | {data} | {first['params']:,} | {len(first['history'])} | "
                      f"{_percent([r['test_acc'] for r in runs])} | "
                      f"{_minutes([r['train_seconds'] for r in runs])}, {hardware} | {_reference(first) or '—'} |")
