@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from .model import sincos_pos_embed  # noqa: F401  (notebook 02 imports it from here)
+
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
@@ -122,22 +124,6 @@ def pos_embed_similarity(pos_embed: torch.Tensor) -> torch.Tensor:
     unit = F.normalize(pos[first:], dim=-1)  # (g*g, dim), unit length
     similarity = unit @ unit.T  # (g*g, g*g)
     return rearrange(similarity, "(i j) (k l) -> i j k l", i=g, k=g)  # (g, g, g, g)
-
-
-def sincos_pos_embed(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Fixed 2-D sine-cosine position embeddings of a grid x grid patch layout: (g*g, dim).
-
-    A quarter of the channels each holds sin and cos of the row, then of the column, at
-    dim/4 frequencies temperature^(-k/(dim/4)): every vector has length sqrt(dim/2), and the
-    dot product of two positions depends only on their offset (notebook 02).
-    """
-    if dim % 4:
-        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
-    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")  # (g, g) each
-    omega = temperature ** -(torch.arange(dim // 4) / (dim // 4))  # (dim/4,): slow to fast waves
-    r = rows.flatten()[:, None].float() * omega  # (g*g, dim/4)
-    c = cols.flatten()[:, None].float() * omega  # (g*g, dim/4)
-    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=1)  # (g*g, dim), row-major patches
 
 
 def shuffle_patches(images: torch.Tensor, patch_size: int, perm: torch.Tensor) -> torch.Tensor:

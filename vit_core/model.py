@@ -39,6 +39,11 @@ class ViTConfig:
     gelu: str = "erf"               # 'erf': exact GELU | 'tanh': its approximation (Google's JAX code, seed 003)
     init: str = "vit"               # 'vit': trunc-normal 0.02, LeCun-normal patch projection |
                                     # 'normal': N(0, 0.02) for every projection (seed 003's code)
+    stem: str = "patch"             # how tokens are made: 'patch' (one linear map per patch) |
+                                    # 'conv' (3x3 convs + max-pools, CCT's tokenizer); same grid
+    pool: str = "cls"               # what the head reads: 'cls' token | 'mean' of the tokens |
+                                    # 'seq' (a learned attention-weighted mean, CCT's SeqPool)
+    pos: str = "learned"            # position embeddings: 'learned' | 'sincos' (fixed 2-D sin-cos)
 
     def __post_init__(self):
         checks = [
@@ -54,6 +59,15 @@ class ViTConfig:
              "dropout probabilities must lie in [0, 1)"),
             (self.gelu in ("erf", "tanh"), f"gelu must be 'erf' or 'tanh', got {self.gelu!r}"),
             (self.init in ("vit", "normal"), f"init must be 'vit' or 'normal', got {self.init!r}"),
+            (self.stem in ("patch", "conv"), f"stem must be 'patch' or 'conv', got {self.stem!r}"),
+            (self.stem == "patch" or self.patch_size in (2, 4, 8),
+             f"stem='conv' halves the image per layer: patch_size must be 2, 4 or 8, "
+             f"got {self.patch_size}"),
+            (self.pool in ("cls", "mean", "seq"), f"pool must be 'cls', 'mean' or 'seq', got {self.pool!r}"),
+            (self.pool == "cls" or not self.cls_only_last_block,
+             "cls_only_last_block needs pool='cls': other pools read every token"),
+            (self.pos in ("learned", "sincos"), f"pos must be 'learned' or 'sincos', got {self.pos!r}"),
+            (self.pos == "learned" or self.dim % 4 == 0, f"pos='sincos' needs dim divisible by 4, got {self.dim}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -70,8 +84,8 @@ class ViTConfig:
 
     @property
     def seq_len(self) -> int:
-        """Tokens the encoder sees: one per patch plus the CLS token."""
-        return self.num_patches + 1
+        """Tokens the encoder sees: one per patch, plus the CLS token when pool='cls'."""
+        return self.num_patches + (self.pool == "cls")
 
     @classmethod
     def cifar10_seed(cls, **overrides) -> "ViTConfig":
@@ -100,6 +114,57 @@ class PatchEmbedding(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.proj(images)  # (B, dim, grid, grid)
         return rearrange(x, "b c gh gw -> b (gh gw) c")  # (B, num_patches, dim)
+
+
+class ConvStem(nn.Module):
+    """Tokens from a few small convolutions instead of one linear map per patch: each layer is
+    a 3x3 convolution, ReLU and a stride-2 max-pool, so log2(patch_size) layers give the same
+    token grid as the patch embedding (Hassani et al. 2021, "Escaping the Big Data Paradigm
+    with Compact Transformers"). Neighbouring patches now share pixels: a locality prior.
+    """
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        layers, channels = [], config.in_channels
+        for _ in range(int(math.log2(config.patch_size))):
+            layers += [nn.Conv2d(channels, config.dim, 3, padding=1, bias=False), nn.ReLU(),
+                       nn.MaxPool2d(3, stride=2, padding=1)]
+            channels = config.dim
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.convs(images)  # (B, dim, grid, grid)
+        return rearrange(x, "b c gh gw -> b (gh gw) c")  # (B, num_patches, dim)
+
+
+def sincos_pos_embed(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embeddings of a grid x grid patch layout: (g*g, dim).
+
+    A quarter of the channels each holds sin and cos of the row, then of the column, at
+    dim/4 frequencies temperature^(-k/(dim/4)): every vector has length sqrt(dim/2), and the
+    dot product of two positions depends only on their offset.
+    """
+    if dim % 4:
+        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
+    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
+    omega = temperature ** -(torch.arange(dim // 4) / (dim // 4))  # (dim/4,): slow to fast waves
+    r = rows.flatten()[:, None].float() * omega  # (g*g, dim/4)
+    c = cols.flatten()[:, None].float() * omega  # (g*g, dim/4)
+    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=1)  # (g*g, dim), row-major patches
+
+
+class SeqPool(nn.Module):
+    """Sequence pooling: one learned score per token, softmax over the tokens, and the
+    weighted mean of the tokens (Hassani et al. 2021). Mean pooling is the case of equal
+    scores."""
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        self.score = nn.Linear(config.dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.score(x).softmax(dim=1)  # (B, N, 1): sums to 1 over the N tokens
+        return (weights * x).sum(dim=1)  # (B, dim)
 
 
 class Attention(nn.Module):
@@ -201,9 +266,15 @@ class ViT(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
         self.config = config
-        self.patch_embed = PatchEmbedding(config)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))
+        self.patch_embed = PatchEmbedding(config) if config.stem == "patch" else ConvStem(config)
+        if config.pool == "cls":
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
+        if config.pos == "learned":
+            self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))
+        else:  # fixed: a buffer, saved with the weights but never trained; CLS (if any) gets zeros
+            table = sincos_pos_embed(config.grid_size, config.dim)  # (num_patches, dim)
+            self.register_buffer("pos_embed", F.pad(table, (0, 0, config.seq_len - len(table), 0))[None])
+        self.seq_pool = SeqPool(config) if config.pool == "seq" else None
         self.pos_drop = nn.Dropout(config.dropout)
         self.encoder = Encoder(config)
         self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps) if config.final_norm else nn.Identity()
@@ -215,14 +286,20 @@ class ViT(nn.Module):
         return self.encoder.blocks
 
     def reset_parameters(self):
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if self.config.pos == "learned":
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.config.pool == "cls":
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
         normal = self.config.init == "normal"  # seed 003's code: N(0, 0.02), not truncated, patches included
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 (nn.init.normal_ if normal else nn.init.trunc_normal_)(module.weight, std=0.02)
                 if module.bias is not None:  # qkv_bias=False leaves the fused projection without one
                     nn.init.zeros_(module.bias)
+        if self.config.stem == "conv":  # ReLU layers: He (Kaiming) normal init, as CCT does
+            for conv in self.patch_embed.convs[::3]:
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            return
         # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init (std 0.144
         # for 4x4x3 patches), seven times the 0.02 of the 'normal' init.
         w = self.patch_embed.proj.weight
@@ -246,9 +323,18 @@ class ViT(nn.Module):
         """Images -> the token sequence the encoder sees: CLS first, positions added."""
         self._check_images(images)
         x = self.patch_embed(images)  # (B, num_patches, dim)
-        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim)
-        x = torch.cat([cls, x], dim=1)  # (B, T, dim), T = num_patches + 1 tokens
+        if self.config.pool == "cls":
+            cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, dim)
+            x = torch.cat([cls, x], dim=1)  # (B, T, dim), T = num_patches + 1 tokens
         return self.pos_drop(x + self.pos_embed)  # (B, T, dim)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, dim) normed tokens -> (B, dim), the one vector the head reads."""
+        if self.config.pool == "cls":
+            return x[:, 0]  # (B, dim): the CLS token
+        if self.config.pool == "mean":
+            return x.mean(dim=1)  # (B, dim)
+        return self.seq_pool(x)  # (B, dim)
 
     def forward(self, images: torch.Tensor, return_attention: bool = False):
         """Logits (B, num_classes); with return_attention=True also a list with each block's
@@ -263,7 +349,7 @@ class ViT(nn.Module):
             return self._forward_keeping_attention(images)
         x = self.embed(images)  # (B, T, dim)
         x = self.encoder(x, cls_only_last=self.config.cls_only_last_block)  # (B, T, dim), or (B, 1, dim)
-        return self.head(self.norm(x[:, 0]))  # (B, num_classes): read out the CLS token
+        return self.head(self.pool(self.norm(x)))  # (B, num_classes)
 
     def _forward_keeping_attention(self, images: torch.Tensor):
         attentions = [block.attn for block in self.blocks]
@@ -271,7 +357,7 @@ class ViT(nn.Module):
             attn.keep_weights = True
         try:
             x = self.encoder(self.embed(images))  # (B, T, dim): every row, for every map
-            logits = self.head(self.norm(x[:, 0]))  # (B, num_classes)
+            logits = self.head(self.pool(self.norm(x)))  # (B, num_classes)
             return logits, [attn.weights for attn in attentions]
         finally:
             for attn in attentions:
@@ -280,6 +366,8 @@ class ViT(nn.Module):
     @torch.no_grad()
     def resize_image_size(self, image_size: int) -> "ViT":
         """Accept images of a new size by resizing the position embeddings (bicubic, CLS kept)."""
+        if self.config.pool != "cls" or self.config.pos != "learned":
+            raise ValueError("resize_image_size handles learned positions with a CLS token only")
         new = ViTConfig(**{**self.config.__dict__, "image_size": image_size})
         self.pos_embed = nn.Parameter(resize_pos_embed(self.pos_embed.data, new.grid_size))
         self.config = new

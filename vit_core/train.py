@@ -162,8 +162,9 @@ def _model_device(model: nn.Module, device) -> torch.device:
 
 
 @torch.inference_mode()
-def _outputs(model, loader, device, amp=True, max_batches=None, dtype=None):
-    """Yield (logits float32, labels) for every batch, in eval mode; the mode is restored."""
+def _outputs(model, loader, device, amp=True, max_batches=None, dtype=None, flip=False):
+    """Yield (logits float32, labels) for every batch, in eval mode; the mode is restored.
+    flip=True averages the logits of each image and its mirror image (test-time augmentation)."""
     was_training = model.training
     model.eval()
     try:
@@ -172,19 +173,22 @@ def _outputs(model, loader, device, amp=True, max_batches=None, dtype=None):
                 break
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, amp, dtype):
-                logits = model(x)
-            yield logits.float(), y
+                logits = model(x).float()
+                if flip:
+                    logits = (logits + model(x.flip(-1)).float()) / 2
+            yield logits, y
     finally:
         model.train(was_training)
 
 
 def evaluate(model: nn.Module, loader, device=None, amp: bool = True, max_batches: int | None = None,
-             amp_dtype: str | None = None) -> dict:
-    """{'loss': mean cross-entropy (no label smoothing), 'acc': fraction correct in [0, 1]}."""
+             amp_dtype: str | None = None, flip: bool = False) -> dict:
+    """{'loss': mean cross-entropy (no label smoothing), 'acc': fraction correct in [0, 1]}.
+    flip=True scores the mean logits of each image and its mirror image (flip TTA)."""
     device = _model_device(model, device)
     loss = torch.zeros((), device=device, dtype=torch.float64)
     correct, n = torch.zeros((), device=device, dtype=torch.int64), 0
-    for logits, y in _outputs(model, loader, device, amp, max_batches, amp_dtype):
+    for logits, y in _outputs(model, loader, device, amp, max_batches, amp_dtype, flip):
         loss += F.cross_entropy(logits, y, reduction="sum").double()
         correct += (logits.argmax(-1) == y).sum()
         n += len(y)

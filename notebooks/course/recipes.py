@@ -181,6 +181,7 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
         model.load_state_dict(best["model"])
         extra = {"selected_epoch": best["epoch"], "selected_val_acc": best["val_acc"]}
     test = evaluate(model, data["test"])
+    extra["test_acc_flip_tta"] = evaluate(model, data["test"], flip=True)["acc"]  # beside, never instead
     record = _record(recipe, config, model, data, history, test, data_root, commit, extra)
     (out_dir / "record.json").write_text(json.dumps(record, indent=1))
     print(f"{recipe.name} seed {seed}: test accuracy {test['acc']:.2%} after {len(history)} epochs, "
