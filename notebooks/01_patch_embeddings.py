@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,17 +32,10 @@
 # - the notation the whole series uses (section 0).
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %%
 import time
@@ -61,15 +54,12 @@ from course import figures
 
 torch.manual_seed(0)
 plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
-DEVICE = env.get_device()
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
+DEVICE, DATA, DOWNLOAD, FIGURES = here.device, here.data, here.downloads, here.figures  # what setup() chose above
 
 # Hyper-parameters of this notebook, in one place.
 IMAGE_SIZE = 32       # CIFAR-10 images are 32 x 32 pixels
-PATCH_SIZE = 4        # side of one patch, in pixels: the seed model's choice
-DIM = 48              # embedding width of the seed model
+PATCH_SIZE = 4        # side of one patch, in pixels: the tiny ViT's choice
+DIM = 48              # embedding width of the tiny ViT
 ATOL = RTOL = 1e-5    # float32 tolerance: sums done in a different order differ by ~1e-7
 TIMING_BATCH = 8      # images per timed forward pass
 TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the fastest is kept
@@ -101,11 +91,11 @@ NOTATION = {  # symbol -> (ViTConfig field, seed CIFAR-10, ViT-B/16), as in the 
     "H": ("image_size", 32, 224), "P": ("patch_size", 4, 16), "G": ("grid_size", 8, 14),
     "N": ("num_patches", 64, 196), "T": ("seq_len", 65, 197), "D": ("dim", 48, 768),
     "h": ("heads", 4, 12), "D_mlp": ("mlp_dim", 192, 3072), "L": ("depth", 4, 12)}
-for cfg, column in [(ViTConfig.cifar10_seed(), 1), (ViTConfig.vit_b_16(), 2)]:
+for cfg, column in [(ViTConfig.cifar10_tiny(), 1), (ViTConfig.vit_b_16(), 2)]:
     for symbol, row in NOTATION.items():
         assert getattr(cfg, row[0]) == row[column], (symbol, getattr(cfg, row[0]))
     assert cfg.dim // cfg.heads == (12, 64)[column - 1]  # d_h = D / h
-print("notation table: every value matches ViTConfig.cifar10_seed() and ViTConfig.vit_b_16()")
+print("notation table: every value matches ViTConfig.cifar10_tiny() and ViTConfig.vit_b_16()")
 
 # %% [markdown]
 # ## 1. A real image
@@ -321,7 +311,7 @@ assert wrong_diff > 1000 * ATOL  # the tolerance can tell a layout bug from roun
 # versions above.
 
 # %%
-config = ViTConfig.cifar10_seed()
+config = ViTConfig.cifar10_tiny()
 patch_embed = PatchEmbedding(config)
 print(patch_embed)
 with torch.no_grad():
@@ -364,7 +354,7 @@ def print_table(rows: list[dict]):
         print("  ".join(str(r[c]).rjust(w) for c, w in zip(columns, widths)))
 
 
-configs = {"CIFAR seed (32 px, /4)": ViTConfig.cifar10_seed(), "ViT-B/16 (224 px)": ViTConfig.vit_b_16()}
+configs = {"CIFAR seed (32 px, /4)": ViTConfig.cifar10_tiny(), "ViT-B/16 (224 px)": ViTConfig.vit_b_16()}
 print_table([shape_row(name, cfg) for name, cfg in configs.items()])
 
 # %%
@@ -410,7 +400,7 @@ plt.show()
 # Meanwhile the parameter count moves much less: only $E$ (size $P^2 C \times D$) and the
 # position table ($T \times D$) depend on $P$.
 #
-# We build the seed model ($D = 48$, $L = 4$, $h = 4$) for every patch size that divides 32 px
+# We build the tiny ViT ($D = 48$, $L = 4$, $h = 4$) for every patch size that divides 32 px
 # and **time** a forward pass of a batch of 8 images on this machine (fastest of a few runs;
 # on the CPU, the CPU time of one thread).
 
@@ -441,13 +431,13 @@ def time_forward(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
     return 1000 * min(times)
 
 
-TIMED_ON = env.hardware_name()
+TIMED_ON = env.hardware()
 if DEVICE.type == "cpu":
     TIMED_ON = TIMED_ON.replace(f"{torch.get_num_threads()} threads", "CPU time of 1 thread")
 cost_rows = []
 x = random_images[:1].expand(TIMING_BATCH, -1, -1, -1).contiguous().to(DEVICE)  # (8, 3, 32, 32)
 for p in [16, 8, 4, 2, 1]:
-    cfg = ViTConfig.cifar10_seed(patch_size=p)
+    cfg = ViTConfig.cifar10_tiny(patch_size=p)
     model = ViT(cfg).to(DEVICE).eval()
     cost_rows.append({"patch P": p, "grid GxG": f"{cfg.grid_size}x{cfg.grid_size}", "tokens T": cfg.seq_len,
                       "attn entries/head": cfg.seq_len ** 2,
@@ -501,7 +491,7 @@ figures.save(fig, FIGURES / "01_patch_size_cost")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** How the forward time of the seed model grows with the number of
+# **What this shows.** How the forward time of the tiny ViT grows with the number of
 # tokens on this machine: read the slope between neighbouring points against the two dashed
 # lines (the check above only asserts that $P = 1$ costs more than 5x $P = 4$). It
 # does not show a GPU (whose fixed overheads are larger, so the flat part lasts longer) nor

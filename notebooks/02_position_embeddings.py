@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,17 +37,10 @@
 # tokens of width $D$, head width $d_h$.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %%
 import copy
@@ -65,15 +58,12 @@ from vit_core.attention_maps import patch_distances, pos_embed_similarity, shuff
 from vit_core.data import TensorLoader, load_tensors, source_name, subset
 from vit_core.train import TrainConfig, evaluate, fit
 from course import figures, recipes
-from course import trained as course_trained
+from course import runs as course_runs
 
 notebook_start = time.perf_counter()
 torch.manual_seed(0)
 plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
-DEVICE = env.get_device()
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
+DEVICE, DATA, DOWNLOAD, FIGURES = here.device, here.data, here.downloads, here.figures  # what setup() chose above
 
 # Hyper-parameters of this notebook, in one place.
 ATOL = 1e-5              # float32 tolerance for "the same numbers" (observed differences ~1e-7)
@@ -103,7 +93,7 @@ if DEVICE.type == "cpu":
 # `ViT.embed` builds $z_0$. We check it term by term on real CIFAR-10 images.
 
 # %%
-config = ViTConfig.cifar10_seed()
+config = ViTConfig.cifar10_tiny()
 model = ViT(config).to(DEVICE).eval()
 test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)  # uint8 (10000, 3, 32, 32)
 test_images, test_labels = subset(test_images, test_labels, per_class=TEST_PER_CLASS)
@@ -353,7 +343,7 @@ assert off_diagonal.min() > 0.5  # all high: the top quarter of the scale -1..1
 # similarities on an absolute scale, against distance, are in the curve below.
 
 # %% [markdown]
-# Now the seed model's *learned* table, fresh from initialisation. Each row is an independent
+# Now the tiny ViT's *learned* table, fresh from initialisation. Each row is an independent
 # draw from a truncated normal, so random $D$-dimensional vectors are nearly orthogonal: the
 # maps show a single bright pixel (the patch itself) on noise. No layout at all, yet.
 
@@ -386,17 +376,16 @@ plt.show()
 # %% [markdown]
 # ## 5. A trained model: the layout appears, and how much it is used
 #
-# The model from here on is notebook 06's `improved-cpu` run: the seed model trained on
+# The model from here on is notebook 06's `improved-cpu` run: the tiny ViT trained on
 # CIFAR-10 from scratch on this course's CPU, shipped in `data/checkpoints/` with a record of
-# how it was trained (printed below), loaded by `course.trained`. In the smoke profile (CI) a
-# few-step scaled-down run first checks the training loop and the shipped checkpoint's accuracy
-# is re-measured; if the checkpoint is missing, the scaled-down run stands in and says so, and
+# how it was trained (printed below), loaded by `course.runs`. In the smoke profile (CI) a
+# few-step scaled-down run first checks the training loop; if the checkpoint is missing, the scaled-down run stands in and says so, and
 # the full profile trains the recipe instead (over an hour on a CPU).
 
 # %%
-trained, record = course_trained.get(RECIPE, retrain=False, data_root=DATA, device=DEVICE)  # shipped, or trained here
-STAND_IN = course_trained.is_stand_in(record)
-ORIGIN = "notebook 06's " + course_trained.describe(record)
+trained, record = course_runs.get(RECIPE, retrain=False, data_root=DATA, device=DEVICE)  # shipped, or trained here
+STAND_IN = course_runs.is_stand_in(record)
+ORIGIN = "notebook 06's " + course_runs.describe(record)
 trained = trained.to(DEVICE).eval()
 assert trained.config.grid_size == config.grid_size and trained.config.dim == config.dim  # the seed shape
 print(f"trained model: {ORIGIN}")
@@ -491,8 +480,6 @@ print(f"  intact:           {intact:.1%} test accuracy")
 print(f"  patches shuffled: {shuffled_acc:.1%} test accuracy ({100 * (intact - shuffled_acc):.1f} points lost)")
 assert shuffled_acc < intact
 assert shuffled_acc > 0.2 or STAND_IN  # well above chance, for the shipped model
-if not STAND_IN and TEST_PER_CLASS is None:  # the whole test set: the record's number
-    assert abs(intact - record["test_acc"]) < 0.002, (intact, record["test_acc"])
 
 # %% [markdown]
 # **What this shows.** Read the two numbers against chance. The part of the accuracy that
@@ -637,7 +624,7 @@ assert after_ft > before_ft or STAND_IN  # fine-tuning recovers part of it (ship
 # training at any size.
 
 # %%
-print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware_name()}")
+print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware()}")
 
 # %% [markdown]
 # ## Summary

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -36,17 +36,10 @@
 # Notation as in notebook 01: $T = N + 1$ tokens of width $D$, $h$ heads of width $d_h = D/h$.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %%
 import math
@@ -64,12 +57,10 @@ from vit_core import Attention, ViT, ViTConfig, max_diff
 from vit_core.attention_maps import cls_attention
 from vit_core.data import CIFAR10_CLASSES, TensorLoader, load_tensors, source_name
 from course import figures, recipes
+from course import runs as course_runs
 
 torch.manual_seed(0)
-DEVICE = env.get_device()
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
+DEVICE, DATA, DOWNLOAD, FIGURES = here.device, here.data, here.downloads, here.figures  # what setup() chose above
 plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
 
 # Hyper-parameters of this notebook, in one place.
@@ -113,7 +104,7 @@ TIMING_REPEATS = env.pick(full=7, smoke=5)
 # from CIFAR-10 test images.
 
 # %%
-config = ViTConfig.cifar10_seed()
+config = ViTConfig.cifar10_tiny()
 MEAN, STD = recipes.NORMALIZE[RECIPE.normalize]  # CIFAR-10's channel statistics, as the trained model saw them
 test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)  # uint8 (10000, 3, 32, 32)
 test_loader = TensorLoader(test_images, test_labels, STATS_IMAGES, train=False, mean=MEAN, std=STD, device=DEVICE)
@@ -183,19 +174,19 @@ for dim, var, scaled in variance_rows:
 # variance 1 over its $D$ channels, but the query is $q = \mathrm{LN}(x)\, W_Q$, a sum of $D$
 # products: with weights of standard deviation $\sigma$ its entries have variance about
 # $D \sigma^2$. `vit_core` initialises every Linear with $\sigma$ = 0.02 (printed below), as timm
-# does (`init_weights_vit_timm` in `timm/models/vision_transformer.py`), so for the seed model
+# does (`init_weights_vit_timm` in `timm/models/vision_transformer.py`), so for the tiny ViT
 # that variance is far below 1. Measured in every block, on test images, for the fresh model
 # and for a trained one: notebook 06's `improved-cpu` run, shipped in `data/checkpoints/` (if
 # it is missing, a scaled-down run stands in and says so).
 
 # %%
-found = recipes.shipped(RECIPE.name)
+found = course_runs.shipped(RECIPE.name)
 if found is not None:
     trained, record = found
     ORIGIN = f"notebook 06's {RECIPE.name}: {record['test_acc']:.1%} test accuracy, {len(record['history'])} epochs"
 else:
     small = recipes.scaled_down(RECIPE)
-    trained, record = recipes.run(small, DATA / "runs" / small.name, DATA, device=DEVICE, progress=False)
+    trained, record = course_runs.run(small, DATA / "runs" / small.name, DATA, device=DEVICE, progress=False)
     ORIGIN = f"STAND-IN: a scaled-down run of {RECIPE.name} ({record['test_acc']:.1%}), not a trained model"
 trained = trained.to(DEVICE).eval()
 print(f"trained model: {ORIGIN}")
@@ -552,7 +543,7 @@ with torch.inference_mode():
     fastest = fastest_ms(calls, TIMING_REPEATS)
 timing_rows = [{"T": n, "weights MiB": n * n * 4 / 2 ** 20, "matmul ms": fastest[n, "matmul ms"],
                 "fused ms": fastest[n, "fused ms"]} for n in SEQ_LENS]
-TIMED_ON = env.hardware_name()
+TIMED_ON = env.hardware()
 if DEVICE.type == "cpu":
     TIMED_ON = TIMED_ON.replace(f"{torch.get_num_threads()} threads", "CPU time of 1 thread")
 print(f"one head, d_h = {TIMING_HEAD_DIM}, batch 1, measured on {TIMED_ON}:")
@@ -644,7 +635,7 @@ for size in (224, 1024):
 # 3. **Where does the work go?** One attention layer costs $4TD^2$ multiply-adds in its
 #    projections and $2T^2D$ in $QK^\top$ and $AV$ (all heads together). Check both terms with
 #    `torch.utils.flop_counter.FlopCounterMode` on `vit_core.Attention` (explicit path), and find
-#    the $T$ above which the $T^2$ term dominates. Which side are the seed model and ViT-B/16 on?
+#    the $T$ above which the $T^2$ term dominates. Which side are the tiny ViT and ViT-B/16 on?
 #
 # ### Solutions (run by CI)
 

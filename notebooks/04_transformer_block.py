@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,23 +30,16 @@
 # - pre-norm (ViT) against post-norm (the original Transformer), in equations and in a
 #   measurement of activation and gradient norms through a deep stack at initialisation;
 # - which names HuggingFace, torchvision and timm give to the same parts;
-# - how the residual stream's statistics change through depth, for the seed model and ViT-B/16
+# - how the residual stream's statistics change through depth, for the tiny ViT and ViT-B/16
 #   at initialisation, on real CIFAR-10 images.
 #
 # Notation as in notebook 01: tokens $(B, T, D)$, $T = N + 1$, MLP width $D_\text{mlp}$, depth $L$.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %% [markdown]
 # Everything in this notebook is a float32 comparison or a forward pass at initialisation, so it
@@ -54,6 +47,7 @@ env.describe()  # profile and hardware of this run, printed first
 # The knobs that change between the full and the smoke profile are all in the next cell.
 
 # %%
+from pathlib import Path
 import math
 
 import matplotlib.pyplot as plt
@@ -67,14 +61,12 @@ from course import figures
 
 torch.manual_seed(0)
 plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
-CONFIG = ViTConfig.cifar10_seed()                  # dim 48, 4 heads, MLP 192: the series' seed model
+DATA, DOWNLOAD, FIGURES = here.data, here.downloads, here.figures  # what setup() chose above
+CONFIG = ViTConfig.cifar10_tiny()                  # dim 48, 4 heads, MLP 192: the series' tiny ViT
 NORM_DEPTH = env.pick(full=24, smoke=12)           # blocks in the pre-norm vs post-norm stacks
 NORM_SEEDS = env.pick(full=4, smoke=2)             # random initialisations averaged per curve
 NORM_BATCH = 16                                    # random token sequences per measurement
-STATS_PER_CLASS = env.pick(full=2, smoke=1)        # CIFAR-10 test images per class, seed model
+STATS_PER_CLASS = env.pick(full=2, smoke=1)        # CIFAR-10 test images per class, tiny ViT
 STATS_VITB_IMAGES = env.pick(full=4, smoke=2)      # of those, how many go through ViT-B/16 at 224 px
 TOL = 1e-5                                         # max |diff| allowed between inline and vit_core (float32)
 INIT_STD = 0.02                                    # vit_core's (and timm's default) Linear weight std
@@ -382,7 +374,7 @@ def init_linears(module: nn.Module, scheme: str) -> None:
 def measure_stack(kind: str, scheme: str, depth: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-block stream norms and parameter-gradient norms, both of shape (depth,)."""
     torch.manual_seed(seed)
-    config = ViTConfig.cifar10_seed(depth=depth)
+    config = ViTConfig.cifar10_tiny(depth=depth)
     make = Block if kind == "pre-norm" else PostNormBlock
     blocks = nn.ModuleList(make(config) for _ in range(depth))
     final_norm = nn.LayerNorm(config.dim) if kind == "pre-norm" else nn.Identity()
@@ -572,7 +564,7 @@ models = {
     "timm": timm.models.vision_transformer.VisionTransformer(
         img_size=TINY["image_size"], patch_size=TINY["patch_size"], embed_dim=TINY["dim"], depth=TINY["depth"],
         num_heads=TINY["heads"], mlp_ratio=TINY["mlp_dim"] / TINY["dim"], num_classes=TINY["classes"]),
-    "vit_core": ViT(ViTConfig.cifar10_seed(depth=TINY["depth"])),
+    "vit_core": ViT(ViTConfig.cifar10_tiny(depth=TINY["depth"])),
 }
 HF_SAVED = None  # with transformers 5: (tensor names save_pretrained writes, architectures in config.json)
 try:
@@ -664,7 +656,7 @@ assert not failures, f"names not found: {failures}"
 # and after every block, without touching the model's code. For each we report the mean and the
 # standard deviation over all entries and the mean per-token L2 norm. Three models, all at
 # initialisation (untrained):
-# - the seed model on 32 px CIFAR-10 images;
+# - the tiny ViT on 32 px CIFAR-10 images;
 # - ViT-B/16 with vit_core's initialisation, on the same images upsampled to 224 px;
 # - ViT-B/16 with torchvision's initialisation (`vit_b_16()` with no weights, converted by
 #   `from_torchvision`): same architecture, different init scheme.
@@ -699,11 +691,11 @@ def stream_statistics(model: ViT, images: torch.Tensor) -> dict[str, list[float]
 
 
 torch.manual_seed(0)
-seed_model = ViT(CONFIG)
+tiny_model = ViT(CONFIG)
 vit_b = ViT(ViTConfig.vit_b_16())
 vit_b_tv_init = from_torchvision(torchvision.models.vit_b_16())  # random weights: torchvision's init
 stats = {
-    f"seed model ({CONFIG.depth} blocks, dim {CONFIG.dim})": stream_statistics(seed_model, pixels),
+    f"tiny ViT ({CONFIG.depth} blocks, dim {CONFIG.dim})": stream_statistics(tiny_model, pixels),
     "ViT-B/16, vit_core init": stream_statistics(vit_b, pixels_224),
     "ViT-B/16, torchvision init": stream_statistics(vit_b_tv_init, pixels_224),
 }
@@ -738,7 +730,7 @@ plt.show()
 # **What this shows** (checked below). The patch embedding's fan-in initialisation passes on
 # the scale of the normalised pixels, so every stream starts with a standard deviation near 1.
 # Then the three models part ways:
-# - **seed model**: the blocks barely change the stream at step 0. As in section 4, a std-0.02
+# - **tiny ViT**: the blocks barely change the stream at step 0. As in section 4, a std-0.02
 #   weight is small next to the fan-in scale $1/\sqrt{D}$ (the factors are printed in section 4).
 # - **ViT-B/16, vit_core init**: the same weight std is no longer small at width 768 (fan-in 768
 #   for the attention and the MLP's first Linear, 3072 for its second, printed in section 4).
@@ -754,9 +746,9 @@ plt.show()
 growth = {name: s["token norm"][-1] / s["token norm"][0] for name, s in stats.items()}
 for name, g in growth.items():
     print(f"{name:<32} token norm after the last block / after the embedding = {g:.3f}")
-seed_name, vitb_name, tv_name = stats
+tiny_name, vitb_name, tv_name = stats
 assert all(0.5 < s["std"][0] < 2 for s in stats.values()), "the embedding keeps the pixels' unit scale"
-assert abs(growth[seed_name] - 1) < 0.05, "seed model: the blocks barely change the stream at step 0"
+assert abs(growth[tiny_name] - 1) < 0.05, "tiny ViT: the blocks barely change the stream at step 0"
 for name in (vitb_name, tv_name):
     norms = stats[name]["token norm"]
     assert growth[name] > 1.3 and all(b > a for a, b in zip(norms, norms[1:])), f"{name}: the stream grows"

@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -38,17 +38,10 @@
 # tokens of width $D$, $h$ heads of width $d_h$, MLP width $D_\text{mlp}$, depth $L$.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %% [markdown]
 # All checks here compare two implementations in float32 on the CPU, so they test the maths
@@ -75,10 +68,8 @@ from course import figures, pretrained
 
 torch.manual_seed(0)
 plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
-SEED_CONFIG = ViTConfig.cifar10_seed()   # 32 px, 4 px patches, dim 48, 4 blocks, 4 heads, MLP 192
+DATA, DOWNLOAD, FIGURES = here.data, here.downloads, here.figures  # what setup() chose above
+TINY_CONFIG = ViTConfig.cifar10_tiny()   # 32 px, 4 px patches, dim 48, 4 blocks, 4 heads, MLP 192
 VIT_B_CONFIG = ViTConfig.vit_b_16()      # 224 px, 16 px patches, dim 768, 12 blocks, 12 heads, MLP 3072
 BIG_IMAGES = env.pick(full=2, smoke=1)   # CIFAR-10 images upsampled to 224 px for each ViT-B/16 check
 LOGIT_TOL = 1e-4                         # max |logit diff| allowed between two libraries (float32)
@@ -133,8 +124,8 @@ DATASET = source_name("cifar10", DATA)
 pixels = (images.float() / 255 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
 print(f"{DATASET}: {tuple(pixels.shape)} normalised test images, classes {[CIFAR10_CLASSES[i] for i in labels]}")
 
-reference = ViT(SEED_CONFIG).eval()  # the default forward: every token through every block, as in the equations
-tiny = TinyViT(SEED_CONFIG).eval()
+reference = ViT(TINY_CONFIG).eval()  # the default forward: every token through every block, as in the equations
+tiny = TinyViT(TINY_CONFIG).eval()
 tiny.load_state_dict({k.removeprefix("encoder."): v for k, v in reference.state_dict().items()})  # strict
 with torch.no_grad():
     tiny_logits, reference_logits = tiny(pixels), reference(pixels)
@@ -146,7 +137,7 @@ assert torch.equal(tiny_logits, reference_logits)
 # `encoder.` prefix), bit-identical logits. The model is untrained, so the logits themselves
 # mean nothing yet.
 #
-# The shapes along the way, for this batch of $B = 10$ images through the seed model
+# The shapes along the way, for this batch of $B = 10$ images through the tiny ViT
 # ($P = 4$, so $N = 8^2 = 64$ patches and $T = N + 1 = 65$ tokens of width $D = 48$):
 
 # %%
@@ -264,7 +255,7 @@ def print_costs(title: str, config: ViTConfig) -> dict[str, tuple[int, int]]:
     return costs
 
 
-seed_costs = print_costs("seed CIFAR model", SEED_CONFIG)
+tiny_costs = print_costs("tiny CIFAR model", TINY_CONFIG)
 vit_b_costs = print_costs("ViT-B/16", VIT_B_CONFIG)
 
 # %% [markdown]
@@ -292,8 +283,8 @@ assert abs(our_gmacs - tv_meta["_ops"]) < 0.001
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.8), sharey=True)
-names = list(seed_costs)
-for ax, (title, costs) in zip(axes, [("seed CIFAR model", seed_costs), ("ViT-B/16", vit_b_costs)]):
+names = list(tiny_costs)
+for ax, (title, costs) in zip(axes, [("tiny CIFAR model", tiny_costs), ("ViT-B/16", vit_b_costs)]):
     params = torch.tensor([p for p, _ in costs.values()], dtype=torch.float64)
     macs = torch.tensor([m for _, m in costs.values()], dtype=torch.float64)
     rows = torch.arange(len(names))
@@ -313,7 +304,7 @@ plt.show()
 # model's parameters and multiply-adds into the components of the tables. In both models the
 # MLPs hold about two thirds of the parameters and the attention projections most of the
 # rest; the embeddings, LayerNorms and head are small. The compute splits differently: the one
-# component without parameters, $QK^\top$ and $AV$, takes a visible share of the seed model's
+# component without parameters, $QK^\top$ and $AV$, takes a visible share of the tiny ViT's
 # multiply-adds and a small one of ViT-B/16's. The bars are shares, not sizes (the totals, in
 # the titles, differ by orders of magnitude), and they count multiply-adds, not seconds.
 #
@@ -323,7 +314,7 @@ plt.show()
 # $$\frac{2T^2 D}{4TD^2 + 2TDD_\text{mlp}} = \frac{T}{2D + D_\text{mlp}}.$$
 #
 # ViT-B/16 has far fewer tokens than channels ($T = 197$, $2D + D_\text{mlp} = 4608$), so the
-# quadratic part is small. The seed model's tokens are a larger fraction of its channels
+# quadratic part is small. The tiny ViT's tokens are a larger fraction of its channels
 # ($T = 65$, $2D + D_\text{mlp} = 288$), so it spends a much larger share of its compute on
 # attention weights. At 384 px ViT-B/16 has $T = 577$ tokens and the quadratic part grows as
 # $T^2$.
@@ -335,15 +326,15 @@ def quadratic_ratio(costs: dict[str, tuple[int, int]]) -> float:
 
 vit_b_384 = component_costs(ViTConfig.vit_b_16(image_size=384))
 print(f"{'model':<22}{'T':>5}{'T / (2D + D_mlp)':>18}{'QK^T,AV / (proj + MLP)':>25}{'QK^T,AV share':>15}")
-for name, config, costs in [("seed CIFAR model", SEED_CONFIG, seed_costs), ("ViT-B/16, 224 px", VIT_B_CONFIG, vit_b_costs),
+for name, config, costs in [("tiny CIFAR model", TINY_CONFIG, tiny_costs), ("ViT-B/16, 224 px", VIT_B_CONFIG, vit_b_costs),
                             ("ViT-B/16, 384 px", ViTConfig.vit_b_16(image_size=384), vit_b_384)]:
     predicted = config.seq_len / (2 * config.dim + config.mlp_dim)
     share = costs["attention QK^T and AV"][1] / sum(m for _, m in costs.values())
     print(f"{name:<22}{config.seq_len:>5}{predicted:>18.4f}{quadratic_ratio(costs):>25.4f}{share:>15.1%}")
     assert abs(quadratic_ratio(costs) - predicted) < 1e-12
-for costs in (seed_costs, vit_b_costs):
+for costs in (tiny_costs, vit_b_costs):
     assert 0.6 < costs["MLP"][0] / sum(p for p, _ in costs.values()) < 0.7, "MLPs hold about two thirds"
-assert quadratic_ratio(seed_costs) > 5 * quadratic_ratio(vit_b_costs)
+assert quadratic_ratio(tiny_costs) > 5 * quadratic_ratio(vit_b_costs)
 
 # %% [markdown]
 # **What this shows.** The ratio predicted from the shape, $T / (2D + D_\text{mlp})$, and the
@@ -371,8 +362,8 @@ assert quadratic_ratio(seed_costs) > 5 * quadratic_ratio(vit_b_costs)
 #
 # The logits are the same, and so are the gradients: the skipped rows never reached the loss.
 # `vit_core.ViT` takes this shortcut when its config says so,
-# `ViTConfig.cifar10_seed(cls_only_last_block=True)`, as the series' training recipes and
-# `python -m course.bench` do. It is off by default, so that the last block outputs every token,
+# `ViTConfig.cifar10_tiny(cls_only_last_block=True)`, as the series' training recipes and
+# `python -m tools.bench` do. It is off by default, so that the last block outputs every token,
 # $(B, T, D)$, as the equations do and as a forward hook expects. With `return_attention=True`
 # it computes every row anyway, because attention maps need them. timm and torchvision compute
 # all rows.
@@ -393,23 +384,23 @@ def counted_macs(config: ViTConfig, cls_only_last_block: bool) -> int:
 
 
 print(f"{'model':<18}{'all rows (MACs)':>18}{'CLS-only last block':>21}{'saved (formula)':>17}{'saved':>8}")
-for name, config in [("seed CIFAR model", SEED_CONFIG), ("ViT-B/16", VIT_B_CONFIG)]:
+for name, config in [("tiny CIFAR model", TINY_CONFIG), ("ViT-B/16", VIT_B_CONFIG)]:
     full, short = counted_macs(config, False), counted_macs(config, True)
     print(f"{name:<18}{full:>18,}{short:>21,}{shortcut_saving(config):>17,}{1 - short / full:>8.1%}")
     assert full - short == shortcut_saving(config), "the counter and the formula disagree"
 
 # %% [markdown]
-# **What this shows.** The counter and the formula agree on the saving. The seed model has only
+# **What this shows.** The counter and the formula agree on the saving. The tiny ViT has only
 # $L = 4$ blocks, so one block's worth of work is a large share of the total; ViT-B/16 has 12.
 # The same logits and gradients, on the ten test images above with random labels, both ways:
 
 # %%
 torch.manual_seed(0)
-model = ViT(SEED_CONFIG)
+model = ViT(TINY_CONFIG)
 targets = torch.randint(0, 10, (len(pixels),))
 outputs = {}
 for shortcut in (False, True):
-    model.config = replace(SEED_CONFIG, cls_only_last_block=shortcut)  # the same weights, either forward
+    model.config = replace(TINY_CONFIG, cls_only_last_block=shortcut)  # the same weights, either forward
     model.zero_grad()
     logits = model(pixels)
     F.cross_entropy(logits, targets).backward()
@@ -421,31 +412,45 @@ print(f"shortcut on vs off: max |logit diff| {logit_diff:.1e}, max |gradient dif
 assert logit_diff < 1e-5 and grad_diff < 1e-5
 
 # %% [markdown]
-# And the time it saves: training steps (forward, backward, AdamW) of the seed model on a
+# And the time it saves: training steps (forward, backward, AdamW) of the tiny ViT on a
 # batch of 128, with and without the shortcut, timed in alternating rounds so that a busy
-# machine slows both alike (`python -m course.bench` does the same against timm and torchvision).
+# machine slows both alike, with PyTorch's own `torch.utils.benchmark.Timer` (the repository's
+# benchmark, `python -m tools.bench`, does the same against timm and torchvision).
 
 # %%
-from course.bench import Runner, interleaved
+from torch.utils import benchmark
 
 BATCH, ROUNDS = 128, env.dev_cap(env.pick(full=20, smoke=6), cap=3)  # images per step; timed rounds of 2 steps each
 torch.manual_seed(0)
-batch = (torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,)))
-runners = {}
+step_images, step_labels = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
+
+
+def training_step(model, optimizer):
+    optimizer.zero_grad(set_to_none=True)
+    F.cross_entropy(model(step_images), step_labels).backward()
+    optimizer.step()
+
+
+timers = {}
 for shortcut in (False, True):
-    model = ViT(replace(SEED_CONFIG, cls_only_last_block=shortcut))
-    runners["CLS-only last block" if shortcut else "all rows"] = Runner(model, batch, torch.device("cpu"))
-rates = interleaved(runners, BATCH, steps=2, rounds=ROUNDS)
+    model = ViT(replace(TINY_CONFIG, cls_only_last_block=shortcut))
+    timers["CLS-only last block" if shortcut else "all rows"] = benchmark.Timer(
+        "training_step(model, optimizer)", num_threads=torch.get_num_threads(),
+        globals={"training_step": training_step, "model": model, "optimizer": torch.optim.AdamW(model.parameters())})
+rates = {name: [] for name in timers}
+for r in range(ROUNDS):  # alternating order: a busy machine slows both alike
+    for name in list(timers)[::-1 if r % 2 else 1]:
+        rates[name].append(BATCH / timers[name].timeit(2).mean)  # timeit warms up, then times 2 steps
 medians = {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
 for name, rate in medians.items():
-    print(f"{name:<20} {rate:>6,.0f} img/s (median of {ROUNDS} rounds; {env.hardware_name(torch.device('cpu'))})")
+    print(f"{name:<20} {rate:>6,.0f} img/s (median of {ROUNDS} rounds; {env.hardware(torch.device('cpu'))})")
 speedup = medians["CLS-only last block"] / medians["all rows"]
 print(f"speed-up {speedup:.2f}x; the multiply-adds alone predict "
-      f"{1 / (1 - shortcut_saving(SEED_CONFIG) / counted_macs(SEED_CONFIG, False)):.2f}x")
+      f"{1 / (1 - shortcut_saving(TINY_CONFIG) / counted_macs(TINY_CONFIG, False)):.2f}x")
 
 # %% [markdown]
 # **What this shows.** The measured speed-up next to the one the multiply-adds predict, on this
-# machine, for training steps of the seed model. Time has costs the count leaves out (memory
+# machine, for training steps of the tiny ViT. Time has costs the count leaves out (memory
 # traffic, element-wise work, Python), so the two need not match, and a busy machine adds
 # noise; the median of alternating rounds limits that, it does not remove it.
 
@@ -579,7 +584,7 @@ else:
 # - `from_torchvision` and `from_timm` give the same logits as the original models (checked here
 #   with random weights as a stand-in, and with the ImageNet weights when they can be downloaded).
 #
-# Notebook 06 trains the seed model on CIFAR-10 from scratch.
+# Notebook 06 trains the tiny ViT on CIFAR-10 from scratch.
 
 # %% [markdown]
 # ## Exercises

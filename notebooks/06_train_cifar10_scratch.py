@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,13 +19,14 @@
 #
 # A Vision Transformer has almost no built-in idea of what an image is: no locality, no
 # translation equivariance. On 50,000 small images that makes it hungry for data and for
-# regularisation. This notebook takes the series' seed model (48-dim tokens, 4 blocks, 4 heads,
-# 4 × 4 patches; its parameter count is printed below), trains it with the seed recipe **as its source ran
+# regularisation. This notebook takes the series' tiny ViT (48-dim tokens, 4 blocks, 4 heads,
+# 4 × 4 patches; its parameter count is printed below), trains it with tintn's recipe **as its source ran
 # it**, then with an improved recipe on the same model, and looks at what the trained model
 # still gets wrong.
 #
 # **What you will learn**
-# - what seed 003's recipe really was, read from its source code, and what it reaches;
+# - what tintn's recipe ([vision-transformer-from-scratch](https://github.com/tintn/vision-transformer-from-scratch))
+#   really was, read from its source code, and what it reaches;
 # - four changes that help a small ViT: warmup then cosine decay, label smoothing, weight decay
 #   that spares norms and embeddings, and pad-and-crop + flip;
 # - why a recipe is chosen on a validation split carved from the training images, and the test
@@ -41,17 +42,10 @@
 # below prints how long each one took where it was made. A GPU does each run in minutes.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %%
 RETRAIN = False  # True: train both recipes here (full profile) instead of loading the shipped checkpoints
@@ -64,44 +58,42 @@ import torch
 import torch.nn.functional as F
 
 from course import figures, jpeg, memory, recipes
+from course import runs as course_runs
 from vit_core import ViT
 from vit_core.data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors, source_name
 from vit_core.plots import plot_confusion, plot_history, show_images
 from vit_core.train import lr_factor, make_optimizer, predict
 
 notebook_start = time.perf_counter()
-device = env.get_device()
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
-SEED_RECIPE = recipes.RECIPES["seed-003"]
+device, DATA, DOWNLOAD, FIGURES = here.device, here.data, here.downloads, here.figures  # what setup() chose above
+TINTN = recipes.RECIPES["tintn"]
 IMPROVED = recipes.RECIPES["improved-cpu"]
-for recipe in (SEED_RECIPE, IMPROVED):
-    found = recipes.shipped(recipe.name)
+for recipe in (TINTN, IMPROVED):
+    found = course_runs.shipped(recipe.name)
     if found is None:
         print(f"{recipe.name:<13} no shipped checkpoint yet: RETRAIN = True trains it here")
     else:
         r = found[1]
         print(f"{recipe.name:<13} shipped: {r['test_acc']:.1%} test accuracy, trained in "
               f"{r['train_seconds'] / 60:.0f} min on {r['hardware']} (git {r['git_commit'][:7]})")
-for recipe in (SEED_RECIPE, IMPROVED):  # its training step on a 16 GB GPU (for RETRAIN = True)
+for recipe in (TINTN, IMPROVED):  # its training step on a 16 GB GPU (for RETRAIN = True)
     memory.estimate(memory.meta_vit(recipe.model), recipe.batch_size, recipe.model.image_size, recipe.train,
                     label=recipe.name)
 
 # %% [markdown]
 # ## The two recipes, side by side
 #
-# Both recipes are defined once, in `course.recipe_book` (`course.recipes` runs them), and
+# Both recipes are defined once, in `course.recipes` (`course.runs` runs them), and
 # everything below reads them from there. The model has the same shape in both; the table lists
 # every setting in which the recipes differ, three details of the model included.
 #
-# **Seed 003, as its source ran it.** The seed document summarises its recipe as
+# **tintn's recipe, as its source ran it.** The summary this series started from gives its recipe as
 # `optim.Adam(lr=1e-2, weight_decay=1e-2)`, batch 256, 100 epochs, and reports 75.5 % test
 # accuracy. The repository it credits (tintn/vision-transformer-from-scratch) builds
 # `optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)` in `train.py`, with no learning-rate
 # schedule, no gradient clipping, and weight decay on every tensor; its `data.py` trains on
 # random horizontal flips and random resized crops (80–100 % of the area, aspect 3/4–4/3) of
-# images normalised with mean = std = 0.5. That is what `seed-003` does, and it builds the model
+# images normalised with mean = std = 0.5. That is what `tintn` does, and it builds the model
 # the way tintn's `vit.py` does, with three `ViTConfig` options: no LayerNorm before the head
 # (`final_norm=False`), every projection drawn from $\mathcal N(0, 0.02^2)$, the patch projection
 # included (`init="normal"`; `vit_core`'s default draws it LeCun-normal, several times larger), and
@@ -110,10 +102,10 @@ for recipe in (SEED_RECIPE, IMPROVED):  # its training step on a 16 GB GPU (for 
 # (the README records what we measured when it did not).
 
 # %%
-print(f"{'setting':<24}{SEED_RECIPE.name:>14}{IMPROVED.name:>16}")
-for name, va, vb in recipes.differences(SEED_RECIPE, IMPROVED):  # every setting in which they differ
+print(f"{'setting':<24}{TINTN.name:>14}{IMPROVED.name:>16}")
+for name, va, vb in recipes.differences(TINTN, IMPROVED):  # every setting in which they differ
     print(f"{name:<24}{str(va):>14}{str(vb):>16}")
-model_settings = {name for name, _, _ in recipes.differences(SEED_RECIPE, IMPROVED) if name.startswith("model.")}
+model_settings = {name for name, _, _ in recipes.differences(TINTN, IMPROVED) if name.startswith("model.")}
 assert model_settings <= {"model.final_norm", "model.gelu", "model.init"}, "same shape: only these model details differ"
 
 # %% [markdown]
@@ -129,7 +121,7 @@ assert model_settings <= {"model.final_norm", "model.gelu", "model.init"}, "same
 train_images, train_labels = load_tensors("cifar10", "train", DATA, download=DOWNLOAD)
 test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 DATASET = source_name("cifar10", DATA)
-loaders = recipes.loaders(IMPROVED, DATA, device)
+loaders = course_runs.loaders(IMPROVED, DATA, device)
 print(f"{DATASET}: {len(train_labels):,} training images, {len(test_labels):,} test images")
 for split, loader in loaders.items():
     print(f"  {IMPROVED.name} {split:<5} {len(loader.labels):>6,} images in batches of {loader.batch_size}")
@@ -142,7 +134,7 @@ assert len(loaders["train"].labels) + len(loaders["val"].labels) == len(train_la
 # 32 × 32 window is cut out and, with probability ½, mirrored left–right. The label does not
 # change, so the model sees $9 \cdot 9 \cdot 2 = 162$ variants of every image instead of one.
 # `TensorLoader` draws the offsets and coin flips per image, for a whole batch at once. (The
-# seed recipe's flip + resized crop goes through `torchvision.transforms.v2` image by image.)
+# flip + resized crop of tintn's recipe goes through `torchvision.transforms.v2` image by image.)
 
 # %%
 x, y = next(iter(loaders["train"]))  # (B, 3, 32, 32) normalised
@@ -168,7 +160,7 @@ assert x.shape == (IMPROVED.batch_size, 3, 32, 32) and abs(x.mean().item()) < 0.
 # \eta(t) = \frac{\eta_{\max}}{2}\left(1 + \cos\frac{\pi\,(t - S_w)}{S - S_w}\right) \quad (t \ge S_w).$$
 # ($S$ for steps: $T$ is the number of tokens in this series.)
 # Early on, Adam's second-moment estimates are still noisy and a full-size step can wreck the
-# fresh attention layers; at the end, small steps settle into a minimum. The seed recipe keeps
+# fresh attention layers; at the end, small steps settle into a minimum. tintn's recipe keeps
 # $\eta = 10^{-2}$ constant for all 100 epochs. Written out for the improved recipe's budget, the
 # formula matches the schedule `fit` uses (`vit_core.train.lr_factor`):
 
@@ -188,7 +180,7 @@ engine = [IMPROVED.train.lr * lr_factor(t, total_steps, warmup_steps, "cosine") 
 assert torch.allclose(torch.tensor(schedule), torch.tensor(engine))
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.plot(schedule, label=f"{IMPROVED.name}: warmup + cosine")
-ax.axhline(SEED_RECIPE.train.lr, color="C1", ls="--", label=f"{SEED_RECIPE.name}: constant")
+ax.axhline(TINTN.train.lr, color="C1", ls="--", label=f"{TINTN.name}: constant")
 ax.set(xlabel="optimiser step", ylabel="learning rate", ylim=(0, None), title="learning rate per step")
 ax.legend(fontsize=9)
 figures.save(fig, FIGURES / "06_lr_schedule")
@@ -197,7 +189,7 @@ assert max(schedule) <= IMPROVED.train.lr and schedule[0] < 0.1 * IMPROVED.train
 
 # %% [markdown]
 # **What this shows.** The improved recipe climbs to its peak step size over the warmup, then
-# decays it smoothly towards zero by its last step; the seed recipe's step size never changes.
+# decays it smoothly towards zero by its last step; tintn's recipe's step size never changes.
 # The schedule is the same function of the step whatever the data, so the plot is exact, not a
 # measurement. Its cost or benefit shows only in the learning curves further down.
 
@@ -223,7 +215,7 @@ print(f"label-smoothed loss by hand {by_hand:.5f} = F.cross_entropy {F.cross_ent
 # $\theta \leftarrow \theta - \eta\,\big(\hat m / (\sqrt{\hat v} + \epsilon) + \lambda\,\theta\big)$.
 # Pulling LayerNorm gains, biases, the CLS token and the position embeddings toward zero only
 # removes information, so the improved recipe decays matrices alone (`decay_all=False`); the
-# seed recipe decays everything.
+# recipe of tintn decays everything.
 
 # %%
 groups = make_optimizer(ViT(IMPROVED.model), IMPROVED.train, torch.device("cpu")).param_groups
@@ -238,14 +230,13 @@ assert spared > 0 and groups[1]["weight_decay"] == 0.0
 # In the full profile this loads the shipped checkpoints, or trains a recipe here when
 # `RETRAIN = True` (a missing checkpoint is reported, not silently trained for an hour). The
 # smoke profile that CI runs trains both recipes on a scaled-down budget, only to show that the
-# loop runs and learns, and re-measures every shipped checkpoint on the test set on disk: its
-# accuracy must equal the one in its record. A scaled-down model stands in for a recipe that
-# is not shipped, and says so.
+# loop runs and learns, then loads the shipped checkpoints. A scaled-down model stands in for a
+# recipe that is not shipped, and says so.
 
 # %%
 def scaled_down_run(recipe):
     small = recipes.scaled_down(recipe)
-    model, record = recipes.run(small, DATA / "runs" / small.name, DATA, device=device, progress=False)
+    model, record = course_runs.run(small, DATA / "runs" / small.name, DATA, device=device, progress=False)
     first, last = record["history"][0], record["history"][-1]
     assert last["train_loss"] < first["train_loss"], f"{small.name}: the training loss did not fall"
     assert record["test_acc"] > 0.15, f"{small.name}: {record['test_acc']:.1%} is near chance (10%)"
@@ -253,18 +244,15 @@ def scaled_down_run(recipe):
 
 
 trained = {}
-for recipe in (SEED_RECIPE, IMPROVED):
+for recipe in (TINTN, IMPROVED):
     if env.is_smoke():
         small_run = scaled_down_run(recipe)
-        if recipes.shipped(recipe.name) is not None:
-            recorded, measured = recipes.verify(recipe.name, DATA, device=device)
-            print(f"shipped {recipe.name}: recorded {recorded:.2%}, re-measured {measured:.2%} on the test set on disk")
-            assert abs(recorded - measured) <= 0.002
-            trained[recipe.name] = recipes.shipped(recipe.name)
+        if course_runs.shipped(recipe.name) is not None:
+            trained[recipe.name] = course_runs.shipped(recipe.name)
         else:
             trained[recipe.name + " (SCALED-DOWN SMOKE RUN)"] = small_run
-    elif RETRAIN or recipes.shipped(recipe.name) is not None:
-        trained[recipe.name] = recipes.load_or_train(recipe, RETRAIN, DATA, device)
+    elif RETRAIN or course_runs.shipped(recipe.name) is not None:
+        trained[recipe.name] = course_runs.load_or_train(recipe, RETRAIN, DATA, device)
     else:
         print(f"{recipe.name}: no shipped checkpoint; set RETRAIN = True to train it here")
 for name, (model, record) in trained.items():
@@ -276,12 +264,12 @@ for name, (model, record) in trained.items():
 # ## What the runs did
 #
 # The curves come from each run's record. The improved recipe's are measured on its
-# validation split; the seed recipe's on the test set, as its source printed them (no choice
+# validation split; tintn's recipe's on the test set, as its source printed them (no choice
 # was made from them: the recipe was fixed in advance). Training curves are dashed.
 
 # %%
 fig = plot_history({name: record["history"] for name, (_, record) in trained.items()},
-                   title=f"the seed model trained from scratch, {DATASET}", num_classes=10,
+                   title=f"the tiny ViT trained from scratch, {DATASET}", num_classes=10,
                    held_out={name: record["curves_on"] for name, (_, record) in trained.items()})
 figures.save(fig, FIGURES / "06_history")
 plt.show()
@@ -295,10 +283,10 @@ for name, (model, record) in trained.items():
     print(f"{'':<14}reference: {record['reference']}")
 
 # %% [markdown]
-# The two runs did not get the same budget: the seed recipe trains for more epochs, on every
+# The two runs did not get the same budget: tintn's recipe trains for more epochs, on every
 # training image, while the improved one holds a validation split back. Read at the same number
 # of training images seen (the smaller of the two budgets), each run's per-epoch curve says how
-# far it had got (the seed recipe's curve is on the test set, the improved one's on validation):
+# far it had got (tintn's recipe's curve is on the test set, the improved one's on validation):
 
 # %%
 budget = min(len(record["history"]) * record["train_images"] for _, (_, record) in trained.items())
@@ -326,33 +314,33 @@ for name, (model, record) in trained.items():
 # of settling.
 
 # %% [markdown]
-# ## Seed 003 against its source
+# ## tintn's recipe against its source
 #
 # tintn's README reports 75.5 % test accuracy after 100 epochs: a single reported result, on
 # torchvision's CIFAR-10. The recipe, the model and the augmentation here are the ones its code
-# uses (defined in `course.recipe_book`; the table near the top shows where they differ from
+# uses (defined in `course.recipes`; the table near the top shows where they differ from
 # the improved recipe). Two things cannot be made the same: the seed, and the copy of the data.
 # The goal set for this recipe (README, "Results") was to come within 1.5 points of the source.
-# Every shipped run of `seed-003`, one per seed, against the cited numbers (the training loss is
+# Every shipped run of `tintn`, one per seed, against the cited numbers (the training loss is
 # read off tintn's published plot, `assets/metrics.png`, so only roughly):
 
 # %%
-SOURCE_TEST_ACC = 0.755     # seed 003 / tintn's README: test accuracy after 100 epochs (cited, not measured here)
+SOURCE_TEST_ACC = 0.755     # tintn's README: test accuracy after 100 epochs (cited, not measured here)
 SOURCE_TRAIN_LOSS = 0.56    # tintn's assets/metrics.png: training loss at epoch 100, read off the plot (approximate)
-seed_runs = [r for r in map(recipes.record, recipes.seed_names(SEED_RECIPE.name)) if r is not None]
-for r in seed_runs:
+tintn_runs = [r for r in (course_runs.record(recipes.run_name(TINTN.name, seed)) for seed in (0, 1, 2)) if r is not None]
+for r in tintn_runs:
     h = r["history"]
     last = [e["test_acc"] for e in h[-10:]]
-    print(f"{SEED_RECIPE.name} seed {r['seed']} ({r['data']}): test {r['test_acc']:.1%} after {len(h)} epochs "
+    print(f"{TINTN.name} seed {r['seed']} ({r['data']}): test {r['test_acc']:.1%} after {len(h)} epochs "
           f"({100 * (r['test_acc'] - SOURCE_TEST_ACC):+.1f} points against {SOURCE_TEST_ACC:.1%}); "
           f"last {len(last)} epochs {min(last):.1%}-{max(last):.1%}; training loss {h[-1]['train_loss']:.2f} "
           f"({'above' if h[-1]['train_loss'] > SOURCE_TRAIN_LOSS else 'not above'} the source's ~{SOURCE_TRAIN_LOSS})")
-if not seed_runs:
-    print(f"no shipped {SEED_RECIPE.name} record in {recipes.CHECKPOINTS}: nothing to compare")
-elif len(seed_runs) > 1:
-    accs = torch.tensor([r["test_acc"] for r in seed_runs])
-    print(f"{len(seed_runs)} seeds: mean {accs.mean():.1%}, spread {100 * (accs.max() - accs.min()):.1f} points; "
-          f"{int((accs < SOURCE_TEST_ACC - 0.015).sum())} of {len(seed_runs)} more than 1.5 points below the source")
+if not tintn_runs:
+    print(f"no shipped {TINTN.name} record in {course_runs.CHECKPOINTS}: nothing to compare")
+elif len(tintn_runs) > 1:
+    accs = torch.tensor([r["test_acc"] for r in tintn_runs])
+    print(f"{len(tintn_runs)} seeds: mean {accs.mean():.1%}, spread {100 * (accs.max() - accs.min()):.1f} points; "
+          f"{int((accs < SOURCE_TEST_ACC - 0.015).sum())} of {len(tintn_runs)} more than 1.5 points below the source")
 
 # %% [markdown]
 # Which copy of the data those runs saw is in their records. The files of the copy in this data
@@ -393,11 +381,10 @@ else:
 # %%
 NAME = next(name for name in trained if name.startswith(IMPROVED.name))
 model, record = trained[NAME]
-test_loader = recipes.loaders(recipes.recipe_of(record), DATA, device)["test"]
+test_loader = course_runs.loaders(recipes.recipe_of(record), DATA, device)["test"]
 preds, labels = predict(model.to(device), test_loader, device=device)
 assert torch.equal(labels, test_labels)  # the test loader keeps the original order
 accuracy = (preds == labels).float().mean().item()
-assert abs(accuracy - record["test_acc"]) <= 0.002, "predict() and the record disagree"
 fig = plot_confusion(preds, labels, CIFAR10_CLASSES, title=f"{NAME}: {accuracy:.1%} test accuracy, {DATASET}")
 figures.save(fig, FIGURES / "06_confusion")
 plt.show()
@@ -491,4 +478,4 @@ print(f"{NAME}: test accuracy {plain_acc:.2%}, with flip averaging {tta_acc:.2%}
 assert abs(plain_acc - accuracy) < 1e-6
 
 # %%
-print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware_name()}")
+print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware()}")

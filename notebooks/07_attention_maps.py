@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,17 +31,10 @@
 # - how training turns random position embeddings into a map of the image grid.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %% [markdown]
 # The model is notebook 06's `improved-cpu` run, shipped in `data/checkpoints/` with the record
@@ -64,13 +57,10 @@ from vit_core.data import (CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, TensorL
                            source_name, subset)
 from vit_core.train import TrainConfig, evaluate, fit
 from course import figures, pretrained, recipes
-from course import trained as course_trained
+from course import runs as course_runs
 
 notebook_start = time.perf_counter()
-device = env.get_device()
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the figures of the README are written
+device, DATA, DOWNLOAD, FIGURES = here.device, here.data, here.downloads, here.figures  # what setup() chose above
 RECIPE = recipes.RECIPES["improved-cpu"]  # notebook 06's trained model
 STATS_PER_CLASS = env.pick(full=100, smoke=20)  # test images per class for the distance statistics
 SHOW_CLASSES = ("airplane", "automobile", "bird", "cat", "horse", "ship")  # one test image of each
@@ -86,9 +76,9 @@ SHOW_CLASSES = ("airplane", "automobile", "bird", "cat", "horse", "ship")  # one
 # %%
 test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLOAD)
 DATASET = source_name("cifar10", DATA)
-model, record = course_trained.get(RECIPE, retrain=False, data_root=DATA, device=device)  # shipped, or trained here
-STAND_IN = course_trained.is_stand_in(record)
-ORIGIN = "notebook 06's " + course_trained.describe(record)
+model, record = course_runs.get(RECIPE, retrain=False, data_root=DATA, device=device)  # shipped, or trained here
+STAND_IN = course_runs.is_stand_in(record)
+ORIGIN = "notebook 06's " + course_runs.describe(record)
 config = model.config
 model = model.to(device).eval()
 torch.manual_seed(0)
@@ -491,4 +481,4 @@ print(f"block {layer + 1}, head {head + 1}: {share:.1%} of its attention on neig
 assert share > uniform_share
 
 # %%
-print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware_name()}")
+print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware()}")

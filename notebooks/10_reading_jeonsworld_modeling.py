@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -44,19 +44,13 @@
 # MLP width $D_\text{mlp}$, depth $L$, $C$ colour channels.
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %%
+from pathlib import Path
 import math
 import time
 
@@ -75,8 +69,7 @@ from vit_core.plots import show_images
 from course import figures
 
 torch.manual_seed(0)
-DATA = env.data_dir()                 # datasets, caches and written files: $VIT_DATA, else data/
-FIGURES = env.figures_dir()           # where the figures of the README are written
+DATA, FIGURES = here.data, here.figures  # what setup() chose above
 # The line anchors below point at one fixed commit of the file: the head of the repository's
 # main branch when this notebook was written (the file last changed in a786151), so they keep
 # pointing at the lines we discuss even if the branch moves on.

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,19 +42,13 @@
 # $L = 12$ (the config table below prints them from `transformers`).
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks 'transformers>=5'", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %%
+from pathlib import Path
 import inspect
 import json
 import tempfile
@@ -77,8 +71,7 @@ from course import pretrained
 
 torch.manual_seed(0)
 disable_progress_bar()  # no "Writing model shards" bars in the stored outputs
-DATA = env.data_dir()                   # datasets and caches: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()      # full profile only
+DATA, DOWNLOAD = here.data, here.downloads  # what setup() chose above
 BATCH = env.pick(full=8, smoke=4)       # CIFAR-10 test images pushed through ViT-B/16 at 224 px
 HUB_ID = "google/vit-base-patch16-224"  # the checkpoint this notebook reads (full profile, online)
 VERSION = transformers.__version__
@@ -751,4 +744,4 @@ print(f"the outputs differ by more than 1e-4 from std {first:g} down (variance {
 assert first == 0.1 and 50 < gaps[0.1] / gaps[1.0] < 200
 
 # %%
-print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware_name()}")
+print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware()}")

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -34,17 +34,10 @@
 # - how its "attention" (where to sample) differs from a ViT's self-attention (which tokens to mix).
 
 # %%
-# Setup: on Colab, clone the repository and install it (vit_core and the course harness);
-# locally `pip install -r requirements.txt` has done that already.
-import subprocess, sys
-from pathlib import Path
-if "google.colab" in sys.modules and not Path("vit-notebooks").exists():
-    subprocess.run("git clone -q --depth 1 https://github.com/vit-notebooks/vit-notebooks && "
-                   "pip install -q -e vit-notebooks timm", shell=True, check=True)
-    import site
-    site.main()  # let the running kernel see the fresh editable install
-from course import env
-env.describe()  # profile and hardware of this run, printed first
+import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
+if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+https://github.com/vit-notebooks/vit-notebooks#egg=vit-notebooks", shell=True, check=True); import site; site.main()
+from course import env, setup
+here = setup()  # prints one line: profile, device, data folder
 
 # %% [markdown]
 # ## What a spatial transformer is, in plain words
@@ -66,15 +59,16 @@ env.describe()  # profile and hardware of this run, printed first
 # a spatial transformer has no tokens, no patches, no self-attention and no position embeddings.
 # It is a few convolutions and an image sampler, published five years before the ViT paper, and
 # it works in front of any image network; here, a small CNN. It appears in this series because
-# seed 004 trained one on CIFAR-10 beside its reading of a ViT, and because both are called
+# EVA6 Session 12 by Neha Mittal and Vivek Chaudhary ([EVA6](https://github.com/vivek-a81/EVA6)) trained one
+# on CIFAR-10 beside its reading of a ViT, and because both are called
 # "attention" for different reasons (section 6 puts the two side by side).
 #
-# **Seed 004, as published, and what this notebook changes.** Seed 004's assignment was to run
+# **EVA6's STN, as published, and what this notebook changes.** EVA6's assignment was to run
 # [PyTorch's spatial-transformer tutorial](https://pytorch.org/tutorials/intermediate/spatial_transformer_tutorial.html)
 # on CIFAR-10 for 50 epochs. Its write-up links the tutorial and prints the last eleven epochs
 # of its training log, but not its code. The tutorial itself trains on MNIST ($1 \times 28 \times 28$)
 # with plain SGD (learning rate 0.01, no momentum) for 20 epochs. The table below, printed from
-# this notebook's settings, lists what seed 004 shows, what the tutorial implies where it shows
+# this notebook's settings, lists what EVA6's STN shows, what the tutorial implies where it shows
 # nothing, and what this notebook does; the last column says where a difference is measured.
 
 # %%
@@ -90,28 +84,26 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from course import figures, recipes
+from course import runs as course_runs
 from vit_core import ViT, ViTConfig
 from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, TensorLoader, load_tensors,
                            source_name, subset, train_val_split)
 from vit_core.plots import plot_history, show_images
-from vit_core.stn import SpatialTransformer, STNClassifier, STNConfig
+from course.stn import SpatialTransformer, STNClassifier, STNConfig
 from vit_core.train import TrainConfig, count_parameters, evaluate, fit
 
-device = env.get_device()
-DATA = env.data_dir()                 # datasets, decode caches and runs: $VIT_DATA, else data/
-DOWNLOAD = env.downloads_allowed()    # torchvision may download missing data (full profile only)
-FIGURES = env.figures_dir()           # where the README's figures are written
+device, DATA, DOWNLOAD, FIGURES = here.device, here.data, here.downloads, here.figures  # what setup() chose above
 notebook_start, notebook_cpu_start = time.perf_counter(), time.process_time()
 
 SEED = 0
-BATCH_SIZE = 256                                   # images per SGD step (seed 004: 196 steps per epoch)
+BATCH_SIZE = 256                                   # images per SGD step (EVA6's STN: 196 steps per epoch)
 VAL_PER_CLASS = 500                                # validation images per class, carved from train (as the recipes)
 TRAIN = TrainConfig(
-    epochs=50,                                     # seed 004: 50
-    optimizer="sgd", lr=0.01, momentum=0.9,        # lr: seed 004's log, constant; momentum: not in its log
+    epochs=50,                                     # EVA6's STN: 50
+    optimizer="sgd", lr=0.01, momentum=0.9,        # lr: EVA6's log, constant; momentum: not in its log
     weight_decay=0.0, warmup_epochs=0, schedule="constant",
     label_smoothing=0.0, grad_clip=None, seed=SEED)
-SEED_004 = [  # (setting, seed 004 as published, this notebook, measured where)
+EVA6 = [  # (setting, EVA6's STN as published, this notebook, measured where)
     ("network", "the tutorial's STN + CNN (linked; its code is not shown)",
      "the tutorial's layers for 3x32x32 inputs (flattened sizes 160 and 500)", "-"),
     ("optimiser", "LR 0.01 in every printed epoch; optimiser not shown (tutorial: SGD, momentum 0)",
@@ -124,19 +116,19 @@ SEED_004 = [  # (setting, seed 004 as published, this notebook, measured where)
     ("reported", "'Test Accuracy 51.23%' (its log: the running train accuracy)",
      "test accuracy of the last epoch, measured once", "section 7"),
 ]
-widths = [max(len(row[i]) for row in SEED_004) for i in range(4)]
-print("  ".join(h.ljust(w) for h, w in zip(("setting", "seed 004, as published", "this notebook",
+widths = [max(len(row[i]) for row in EVA6) for i in range(4)]
+print("  ".join(h.ljust(w) for h, w in zip(("setting", "EVA6's STN, as published", "this notebook",
                                              "difference measured"), widths)))
-for row in SEED_004:
+for row in EVA6:
     print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
 
 # %% [markdown]
-# **What this shows.** The recipe is seed 004's where the seed shows it (learning rate, batches,
+# **What this shows.** The recipe is EVA6's where EVA6's STN shows it (learning rate, batches,
 # epochs) and the tutorial's where the seed is silent (the layers), with two changes of ours:
 # momentum 0.9, because plain SGD at this learning rate learns slowly (exercise 4 measures it on a
 # short run, not over 50 epochs), and a validation set, because watching the test set every
 # epoch and reporting it is selecting on the test set. Neither change is free: fewer training
-# images and another optimiser mean our numbers are not a reproduction of seed 004's.
+# images and another optimiser mean our numbers are not a reproduction of EVA6's.
 #
 # ## The runs: shipped, or trained here
 #
@@ -147,7 +139,7 @@ for row in SEED_004:
 # `data/checkpoints/stn-with.pt` and `stn-without.pt` with their records (recipes `stn-with` and
 # `stn-without` in `course.recipes`, trained with exactly these settings), and this notebook
 # loads them in either profile. Set `RETRAIN = True` to train both arms here instead (the full
-# profile's budget is seed 004's 50 epochs, sized for a GPU; the smoke profile's is a few epochs
+# profile's budget is EVA6's 50 epochs, sized for a GPU; the smoke profile's is a few epochs
 # on a subset, only to show that the code runs). In any case the notebook also re-runs the first
 # few epochs of the spatial-transformer arm, to show what it does early in training.
 
@@ -158,12 +150,12 @@ RETRAIN_EPOCHS = env.pick(full=TRAIN.epochs, smoke=4)  # epochs per arm when RET
 EARLY_EPOCHS = env.pick(full=5, smoke=2)               # epochs of the short re-run of the STN arm
 EARLY_SNAPSHOTS = env.pick(full=(1, 2, 5), smoke=(1, 2))  # its epochs whose STN output the figure shows
 ARMS = {"without": STNConfig(spatial_transformer=False), "with": STNConfig(spatial_transformer=True)}
-shipped = {arm: recipes.shipped(f"stn-{arm}") for arm in ARMS}  # (model, record) or None
+shipped = {arm: course_runs.shipped(f"stn-{arm}") for arm in ARMS}  # (model, record) or None
 USE_SHIPPED = not RETRAIN and all(found is not None for found in shipped.values())
 print(TRAIN)
 for arm, found in shipped.items():
     if found is None:
-        print(f"stn-{arm}: not shipped in {recipes.CHECKPOINTS}")
+        print(f"stn-{arm}: not shipped in {course_runs.CHECKPOINTS}")
     else:
         record = found[1]
         print(f"stn-{arm}: shipped, {len(record['history'])} epochs on {record['train_images']:,} images, "
@@ -323,7 +315,7 @@ plt.show()
 # ## 2 · The localisation network, started at the identity
 #
 # The localisation network is the spatial transformer's only learned part. Here it is the
-# tutorial's (the one seed 004 links): two convolutions with max-pooling, then a regressor from
+# tutorial's (the one EVA6's STN links): two convolutions with max-pooling, then a regressor from
 # the 160 features left of a 32-pixel image to $\theta$. Its last layer starts with **zero weights and the identity as bias**, so at
 # initialisation every image gets
 #
@@ -442,7 +434,7 @@ for arm, config in ARMS.items():
 # `fit` (the series' training loop) trains an arm with the settings above and evaluates the
 # validation set after every epoch; a callback keeps what the spatial transformer does to the
 # ten example images at chosen epochs. With `USE_SHIPPED` the two 50-epoch runs come from
-# `data/checkpoints/` instead (`course.recipes.shipped`, which rebuilds the model from the
+# `data/checkpoints/` instead (`course.course_runs.shipped`, which rebuilds the model from the
 # exported config), with the learning curves their records stored, and each is tested once more
 # on the test set on disk, which must reproduce the accuracy in its record. Either way the
 # spatial-transformer arm is then re-run for its first few epochs, from the same seed, to catch
@@ -471,7 +463,7 @@ def train_arm(arm: str, epochs: int, snapshot_epochs=()) -> dict:
                   resume=out_dir is not None, device=device, on_epoch_end=snapshots, progress=False, verbose=False)
     return dict(model=model.eval(), history=history, views=snapshots.views, cpu_s=time.process_time() - cpu,
                 wall_s=time.perf_counter() - wall, train_images=len(train_y),
-                source=f"trained in this run, {env.get_profile()} profile, {env.hardware_name(device)}")
+                source=f"trained in this run, {env.get_profile()} profile, {env.hardware(device)}")
 
 
 def from_shipped(arm: str) -> dict:
@@ -498,7 +490,7 @@ early = train_arm("with", EARLY_EPOCHS, EARLY_SNAPSHOTS)
 first, last = early["history"][0], early["history"][-1]
 print(f"re-run of the STN arm, {EARLY_EPOCHS} epochs on {early['train_images']:,} images: training loss "
       f"{first['train_loss']:.3f} -> {last['train_loss']:.3f}, validation accuracy {first['test_acc']:.1%} -> "
-      f"{last['test_acc']:.1%}; {early['wall_s']:.0f} s wall clock on {env.hardware_name(device)}")
+      f"{last['test_acc']:.1%}; {early['wall_s']:.0f} s wall clock on {env.hardware(device)}")
 assert last["train_loss"] < first["train_loss"], "the training loss did not fall"
 if USE_SHIPPED and early["train_images"] == runs["with"]["train_images"]:
     shipped_acc = [h["test_acc"] for h in runs["with"]["history"][:EARLY_EPOCHS]]
@@ -564,7 +556,7 @@ for repeat in range(5):
         for _ in range(3):
             F.cross_entropy(bench[arm](batch_x), batch_y).backward()
         step_ms[arm] = min(step_ms[arm], 1000 * (time.perf_counter() - start) / 3)
-print(f"forward + backward of one batch of {len(batch_y)} on {env.hardware_name(device)}: "
+print(f"forward + backward of one batch of {len(batch_y)} on {env.hardware(device)}: "
       + ", ".join(f"{arm} STN {ms:.0f} ms" for arm, ms in step_ms.items())
       + f"; the STN arm takes {step_ms['with'] / step_ms['without']:.2f}x as long")
 assert all(run["test"]["acc"] > 0.15 for run in runs.values()), "an arm did not learn: below 15%, 10 classes"
@@ -780,7 +772,7 @@ with torch.no_grad():
     S = sampling_matrix(example_theta, H)  # (1024, 1024)
     assert torch.allclose(S @ probe[0].flatten(1).T, runs["with"]["model"].stn(probe[:1].to(device)).cpu()[0]
                           .flatten(1).T, atol=1e-5)  # the matrix is the warp: S x == STN(x), per channel
-    vit = ViT(ViTConfig.cifar10_seed()).eval()
+    vit = ViT(ViTConfig.cifar10_tiny()).eval()
     _, attentions = vit(probe[:1], return_attention=True)
     A = attentions[0][0, 0]  # (65, 65): block 0, head 0
 for name, M, what in (("spatial transformer", S, "pixels"), ("self-attention (ViT)", A, "tokens")):
@@ -796,9 +788,9 @@ assert (S != 0).sum(1).max() <= 4 and (A != 0).sum(1).min() == A.shape[1]
 # is a learned, content-dependent mixing of everything with everything. Nothing stops a
 # network from having both, for instance a spatial transformer in front of a ViT.
 #
-# ## 7 · Seed 004's numbers, read carefully
+# ## 7 · EVA6's numbers, read carefully
 #
-# Seed 004's write-up gives "Test Accuracy: 51.23%" and "Train Accuracy: 60.18%". Its own
+# EVA6's write-up gives "Test Accuracy: 51.23%" and "Train Accuracy: 60.18%". Its own
 # training log shows the two labels swapped: 51.23% is the running accuracy over the training
 # batches of epoch 50 (measured while training, so with dropout on in the tutorial's code) and
 # 60.18% the test accuracy after epoch 50. The log also shows how much one epoch's test accuracy
@@ -806,13 +798,13 @@ assert (S != 0).sum(1).max() <= 4 and (A != 0).sum(1).min() == A.shape[1]
 # from the seed, not measured here):
 
 # %%
-SEED_004_LOG = {  # epoch: (running train accuracy, test accuracy), in %, copied from seed 004's log
+EVA6_LOG = {  # epoch: (running train accuracy, test accuracy), in %, copied from EVA6's log
     41: (50.24, 59.98), 42: (49.65, 58.33), 43: (50.33, 60.32), 44: (50.87, 59.25), 45: (50.13, 49.82),
     46: (49.60, 57.63), 47: (50.73, 59.92), 48: (50.90, 49.23), 49: (50.06, 59.83), 50: (51.23, 60.18)}
-tests = [t for _, t in SEED_004_LOG.values()]
-print(f"seed 004, epoch 50: train {SEED_004_LOG[50][0]}% (its README: 'Test Accuracy'), "
-      f"test {SEED_004_LOG[50][1]}% (its README: 'Train Accuracy')")
-print(f"seed 004, test accuracy over epochs 41-50: {min(tests)}% to {max(tests)}% "
+tests = [t for _, t in EVA6_LOG.values()]
+print(f"EVA6's STN, epoch 50: train {EVA6_LOG[50][0]}% (its README: 'Test Accuracy'), "
+      f"test {EVA6_LOG[50][1]}% (its README: 'Train Accuracy')")
+print(f"EVA6's STN, test accuracy over epochs 41-50: {min(tests)}% to {max(tests)}% "
       f"({max(tests) - min(tests):.1f} points apart)")
 ours_val = {arm: [100 * h["test_acc"] for h in run["history"][-10:]] for arm, run in runs.items()}
 for arm, values in ours_val.items():
@@ -820,19 +812,19 @@ for arm, values in ours_val.items():
           f"{min(values):.2f}% to {max(values):.2f}% ({max(values) - min(values):.1f} points apart)")
 full_budget = len(runs["without"]["history"]) == 50 and runs["without"]["train_images"] == 45_000
 if full_budget:
-    print(f"epoch 50, test accuracy: seed 004 {SEED_004_LOG[50][1]}% (the tutorial's network, STN included; "
+    print(f"epoch 50, test accuracy: EVA6's STN {EVA6_LOG[50][1]}% (the tutorial's network, STN included; "
           f"all 50,000 training images); "
           f"this notebook without STN {runs['without']['test']['acc']:.2%}, "
           f"with STN {runs['with']['test']['acc']:.2%} (45,000 training images, momentum 0.9)")
 else:
     print(f"this run ({len(runs['without']['history'])} epochs of {runs['without']['train_images']:,} images) is not "
-          f"seed 004's budget: no comparison with its numbers")
+          f"EVA6's budget: no comparison with its numbers")
 
 # %% [markdown]
-# **What this shows.** A final-epoch test accuracy that swings as far as seed 004's did from one
+# **What this shows.** A final-epoch test accuracy that swings as far as EVA6's did from one
 # epoch to the next is a sample from a noisy curve, not a property of the model: comparing two
 # such numbers needs several seeds, or at least the last few epochs averaged. Our validation
-# curves swing too (the printed ranges). Seed 004 does not say which arm its 60.18% belongs to;
+# curves swing too (the printed ranges). EVA6's STN does not say which arm its 60.18% belongs to;
 # its assignment was the tutorial's network, which has the spatial transformer, and it trained
 # on all training images with the test set watched every epoch, so the printed comparison with
 # our arms is a rough one.
@@ -942,7 +934,7 @@ assert val_loss[0.9] < val_loss[0.0] - 0.05
 # ## Summary, from this run's numbers
 
 # %%
-print(f"profile {env.get_profile()} on {env.hardware_name(device)}; {DATASET}; weights: "
+print(f"profile {env.get_profile()} on {env.hardware(device)}; {DATASET}; weights: "
       f"{'shipped runs' if USE_SHIPPED else 'trained in this run'}")
 print(f"  {len(runs['with']['history'])} epochs of {runs['with']['train_images']:,} images, "
       f"same classifier, optimiser and steps:")

@@ -136,7 +136,7 @@ def test_relevance_to_image_scales_each_map_to_unit_range():
 
 def test_tools_work_on_a_real_model():
     torch.manual_seed(0)
-    config = ViTConfig.cifar10_seed()
+    config = ViTConfig.cifar10_tiny()
     model = ViT(config).eval()
     with torch.no_grad():
         _, attentions = model(torch.randn(3, 3, 32, 32), return_attention=True)

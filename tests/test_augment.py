@@ -6,7 +6,7 @@ import torch
 from vit_core import augment as aug
 
 PER_IMAGE = {
-    "tintn": aug.tintn_flip_resized_crop,
+    "flip_resized_crop": aug.flip_resized_crop,
     "flip_rotate": aug.flip_rotate,
     "trivialaugment": aug.trivial_augment_crop_flip,
     "randaugment": aug.rand_augment_crop_flip,

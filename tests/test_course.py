@@ -1,15 +1,18 @@
-"""The course harness: every function that reads the environment, the pretrained-or-fallback
-helper, and the benchmark's command line (one round of every variant on a tiny config)."""
+"""The lessons' helper and its tools: every function that reads the environment, `setup()`,
+the machine's one name, the pretrained-or-fallback helper, and the benchmark's command line
+(tools.bench: one round of every variant on a tiny config)."""
 import re
 import socket
 
 import pytest
 import torch
 
-from course import bench, env, pretrained
+import course
+from course import env, pretrained
+from tools import bench
 from vit_core import ViTConfig
 
-TINY = ViTConfig.cifar10_seed(image_size=16, dim=32, depth=2, heads=2, mlp_dim=64, num_classes=4)
+TINY = ViTConfig.cifar10_tiny(image_size=16, dim=32, depth=2, heads=2, mlp_dim=64, num_classes=4)
 
 
 # ---------------------------------------------------------------- env
@@ -51,9 +54,36 @@ def test_root_and_figures_are_the_repository(monkeypatch):
 
 def test_describe_prints_the_profile_first(monkeypatch, capsys):
     monkeypatch.setenv("VIT_PROFILE", "smoke")
-    line = env.describe()
-    assert capsys.readouterr().out == line + "\n"
-    assert line.startswith("profile: smoke | device: ") and f"torch {torch.__version__}" in line
+    line = env.describe(torch.device("cpu"))
+    assert capsys.readouterr().out == line + "\n" and "\n" not in line
+    assert line.startswith(f"profile smoke · device cpu ({torch.get_num_threads()} threads) · data ")
+    assert f"torch {torch.__version__}" in line
+
+
+def test_setup_prints_one_line_and_returns_its_choices(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(env, "OFFLINE_CIFAR10", tmp_path / "absent.tar.xz")
+    for name, value in (("VIT_PROFILE", "smoke"), ("VIT_DATA", str(tmp_path / "data")),
+                        ("VIT_FIGURES", str(tmp_path / "figures"))):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("VIT_FAST_DEV_RUN", raising=False)
+    here = course.setup()
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("profile smoke · device ") and f"data {tmp_path / 'data'}" in out
+    assert here == (env.get_profile(), env.get_device(), tmp_path / "data", tmp_path / "figures", False)
+    assert here.data == here[2] and course.setup is env.setup and course.ROOT == env.ROOT
+
+
+def test_hardware_is_one_name_for_records_and_timings(monkeypatch):
+    """Records, the benchmark and the GPU check name a machine alike: 'CPU <model> (<n> cores),
+    <threads>' (the threads of each stretch of epochs for a resumed run), or the GPU's name."""
+    cpu = env.hardware("cpu")
+    assert cpu.startswith("CPU ") and cpu.endswith(f" cores), {torch.get_num_threads()} torch thread(s)")
+    resumed = [{"threads": 1}] * 15 + [{"threads": 2}] * 85
+    assert env.hardware("cpu", resumed).endswith("torch thread(s): 1 (epochs 1-15), then 2 (epochs 16-100)")
+    assert env.hardware("cpu", [{"threads": 2}] * 3).endswith(", 2 torch thread(s)")
+    assert env.hardware("cpu", [{}]).endswith(f", {torch.get_num_threads()} torch thread(s)")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    assert env.hardware(torch.device("cuda")) == "NVIDIA H100 80GB HBM3"
 
 
 # ---------------------------------------------------------------- pretrained or fall back
@@ -107,7 +137,8 @@ def test_bench_explore_runs_every_variant_once(capsys):
     for row in ("vit_core ", "vit_core, full last block", "timm ", "torchvision ", "vit_core (as is)",
                 "vit_core reshape, no einops", "vit_core manual attention", "vit_core channels_last in",
                 "vit_core AdamW foreach", "vit_core AdamW fused", "timm AdamW fused"):
-        assert f"\n{row}" in out, f"row {row!r} missing from the benchmark output"
+        assert f"\n{row}" in out, f"row {row!r} missing from the benchmark's img/s lines"
+        assert f"\n      {row.strip()} " in out, f"row {row!r} missing from torch.utils.benchmark.Compare's table"
     assert "cls_only_last_block=True" in out  # the table says which forward it timed
     diffs = [float(x.split()[-1]) for x in out.split("shared weights: ")[1].splitlines()[0].split(", ")]
     assert max(diffs) < 1e-4
@@ -134,11 +165,18 @@ def test_harness_is_apart_from_the_library():
         assert "../shared" not in text and '"shared"' not in text, f"{path.name} points at this machine's files"
 
 
-def test_trained_labels_stand_ins_and_describes_real_runs():
-    from course import recipes, trained
-    real = recipes.record("improved-cpu")
-    assert real is not None and not trained.is_stand_in(real)
-    line = trained.describe(real)
+def test_runs_label_stand_ins_and_describe_real_runs():
+    from course import recipes, runs
+    real = runs.record("improved-cpu")
+    assert real is not None and not runs.is_stand_in(real)
+    line = runs.describe(real)
     assert line.startswith("improved-cpu:") and f"{real['test_acc']:.1%}" in line and "STAND-IN" not in line
     small = dict(real, recipe=recipes.scaled_down(recipes.RECIPES["improved-cpu"]).name)
-    assert trained.is_stand_in(small) and trained.describe(small).startswith("STAND-IN")
+    assert runs.is_stand_in(small) and runs.describe(small).startswith("STAND-IN")
+
+
+def test_lessons_import_no_tool():
+    """course/ holds what a lesson imports; tools/ what maintainers run. Neither a lesson nor
+    course imports tools (on Colab only course is installed)."""
+    for path in [*(env.ROOT / "notebooks" / "course").glob("*.py"), *(env.ROOT / "notebooks").glob("[0-9][0-9]_*.py")]:
+        assert not re.search(r"^\s*(import|from) tools\b", path.read_text(), re.M), f"{path.name} imports tools"

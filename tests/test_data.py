@@ -108,7 +108,7 @@ def test_jpeg_copy_decodes_exactly_and_is_cached(tmp_path):
         pil = torch.from_numpy(np.array(Image.open(written["train"][i][0]).convert("RGB")))
         assert torch.equal(images[i], pil.permute(2, 0, 1))
     cache = tmp_path / "cache" / "cifar10-jpeg-train.pt"
-    assert cache.is_file() and data.source_name("cifar10", root=tmp_path) == "CIFAR-10 (JPEG q75 copy)"
+    assert cache.is_file() and data.source_name("cifar10", root=tmp_path) == "CIFAR-10 (JPEG copy)"
     for path, _ in written["train"]:
         path.unlink()  # the second load must come from the cache alone
     again, again_labels = data.load_tensors("cifar10", "train", root=tmp_path)
@@ -121,7 +121,7 @@ def test_real_cifar10_test_split():
     images, labels = data.load_tensors("cifar10", "test", DATA)  # caches under <DATA>/cache
     assert images.shape == (10_000, 3, 32, 32) and images.dtype == torch.uint8
     assert labels.bincount().tolist() == [1000] * 10
-    assert data.source_name("cifar10", DATA) == "CIFAR-10 (JPEG q75 copy)"
+    assert data.source_name("cifar10", DATA) == "CIFAR-10 (JPEG copy)"
     mean = images.float().div(255).mean((0, 2, 3))
     assert torch.allclose(mean, torch.tensor(data.CIFAR10_MEAN), atol=0.01)  # the constants fit the data
 

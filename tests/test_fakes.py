@@ -1,4 +1,4 @@
-"""course.fakes: each fake is read by the library code a reader's run uses (torchvision's
+"""tools.fakes: each fake is read by the library code a reader's run uses (torchvision's
 datasets and weight enum, vit_core's loaders, transformers), offline, and is marked as fake."""
 import socket
 from pathlib import Path
@@ -8,7 +8,8 @@ import pytest
 import torch
 import torchvision
 
-from course import fakes, pretrained
+from course import pretrained
+from tools import fakes
 from vit_core import from_google_npz, from_torchvision
 from vit_core.data import load_tensors, pets_binary_loader
 
@@ -50,6 +51,7 @@ def test_fake_pets_are_read_by_torchvision(tmp_path):
     assert "FAKE Oxford-IIIT Pet" in "\n".join(fakes.described(tmp_path))
 
 
+@pytest.mark.slow  # the session's rehearsal fakes: about 1 GB, 20 s or more
 def test_fake_vit_b16_weights_load_through_torchvision_and_vit_core(rehearsal_env, monkeypatch, capsys):
     """The rehearsal's fakes (written once per session by tests/conftest.py), loaded by the
     notebooks' one helper for pretrained weights: torchvision's weight enum, no download."""
@@ -73,6 +75,7 @@ def test_fake_vit_b16_weights_load_through_torchvision_and_vit_core(rehearsal_en
     assert "ViT-B_16.npz: RANDOM WEIGHTS" in "\n".join(fakes.described(environ["VIT_DATA"]))
 
 
+@pytest.mark.slow
 def test_fake_huggingface_cache_loads_offline(rehearsal_env, monkeypatch):
     transformers = pytest.importorskip("transformers")
     import huggingface_hub.constants as hub_constants

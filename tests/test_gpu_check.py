@@ -1,11 +1,13 @@
-"""course.gpu_check, the prepared GPU script: its CPU-runnable parts at tiny sizes (bench
+"""tools.gpu_check, the prepared GPU script: its CPU-runnable parts at tiny sizes (bench
 through fit's own step in bfloat16 and float16, the scaled-down gpu-06 recipe, the JSON and
 the README table), so that the one GPU run it waits for finds working code."""
 import json
 
 import pytest
 
-from course import gpu_check, recipes
+from course import recipes
+from tools import gpu_check
+from tools.results import markers
 from vit_core import ViT
 
 
@@ -52,17 +54,18 @@ def test_notebook_times_read_junit(tmp_path):
 def test_readme_says_plainly_whether_the_gpu_check_ran():
     section = gpu_check.readme_section()
     assert section is not None, "README.md lacks the GPU-table markers"
-    assert section == gpu_check.table(gpu_check.load()), "run `python -m course.gpu_check --readme`"
+    assert section == gpu_check.table(gpu_check.load()), "run `python -m tools.gpu_check --readme`"
     if gpu_check.load() is None:
         assert section.startswith("**Not run yet.**")
 
 
 def test_write_readme_replaces_only_the_section(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{gpu_check.BEGIN}\nold\n{gpu_check.END}\noutro\n")
+    begin, end = markers(gpu_check.SECTION, gpu_check.COMMAND)
+    readme.write_text(f"intro\n{begin}\nold\n{end}\noutro\n")
     gpu_check.write_readme(None, readme)
-    assert readme.read_text() == f"intro\n{gpu_check.BEGIN}\n{gpu_check.table(None)}\n{gpu_check.END}\noutro\n"
+    assert readme.read_text() == f"intro\n{begin}\n{gpu_check.table(None)}\n{end}\noutro\n"
     other = tmp_path / "other.md"
     other.write_text("nothing here\n")
-    with pytest.raises(ValueError, match="no GPU-table markers"):
+    with pytest.raises(ValueError, match="no markers of the section 'gpu table'"):
         gpu_check.write_readme(None, other)

@@ -104,11 +104,11 @@ def test_to_google_npz_writes_googles_layouts():
     head_1 = arrays[b + "MultiHeadDotProductAttention_1/key/kernel"][:, 1]  # (D, d_h): head 1's key kernel
     np.testing.assert_array_equal(head_1, key_w.T[:, 32:64])
     with pytest.raises(ValueError, match="implies LayerNorm eps 1e-6; this model uses 1e-12"):
-        to_google_npz(ViT(ViTConfig.cifar10_seed(layer_norm_eps=1e-12)))
+        to_google_npz(ViT(ViTConfig.cifar10_tiny(layer_norm_eps=1e-12)))
 
 
 def test_npz_missing_keys_and_pre_logits_are_named():
-    source = randomise(ViT(ViTConfig(**{**ViTConfig.cifar10_seed().__dict__, "depth": 2})))
+    source = randomise(ViT(ViTConfig(**{**ViTConfig.cifar10_tiny().__dict__, "depth": 2})))
     mapping = to_google_npz(source)
     broken = {k: v for k, v in mapping.items() if "encoderblock_1/MlpBlock_3/Dense_1" not in k}
     with pytest.raises(StateDictMismatchError, match="missing 2 key.*encoderblock_1/MlpBlock_3/Dense_1/bias"):

@@ -7,7 +7,7 @@ from course import memory
 from vit_core import ViT, ViTConfig
 from vit_core.train import TrainConfig, count_parameters, freeze_all_but_last
 
-SEED = ViTConfig.cifar10_seed()
+TINY = ViTConfig.cifar10_tiny()
 
 
 @pytest.mark.parametrize("dtype", [None, torch.float16], ids=["float32", "float16"])
@@ -16,7 +16,7 @@ def test_meta_estimate_matches_real_cpu_tensors(dtype, frozen):
     """The meta device stands in for autocast and a fused attention kernel; a real forward on
     the CPU (whose attention kernel is fused too) must keep about the same bytes."""
     torch.manual_seed(0)
-    model = ViT(SEED)
+    model = ViT(TINY)
     if frozen:
         freeze_all_but_last(model, 2)
     meta = memory.step_memory(model, 32, TrainConfig(), dtype)
@@ -28,7 +28,7 @@ def test_meta_estimate_matches_real_cpu_tensors(dtype, frozen):
 
 def test_frozen_blocks_keep_nothing_for_backward():
     torch.manual_seed(0)
-    model = ViT(ViTConfig.cifar10_seed(depth=6))
+    model = ViT(ViTConfig.cifar10_tiny(depth=6))
     full = memory.step_memory(model, 32, TrainConfig(), None).per_image
     freeze_all_but_last(model, 3)
     half = memory.step_memory(model, 32, TrainConfig(), None).per_image
@@ -36,7 +36,7 @@ def test_frozen_blocks_keep_nothing_for_backward():
 
 
 def test_static_bytes_per_parameter():
-    model = ViT(SEED)
+    model = ViT(TINY)
     trainable, total = count_parameters(model)
     assert memory.step_memory(model, 32, TrainConfig(optimizer="adamw"), None).static == 16 * total
     assert memory.step_memory(model, 32, TrainConfig(optimizer="sgd"), None).static == 12 * total

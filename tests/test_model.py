@@ -7,7 +7,8 @@ import torch.nn.functional as F
 import torchvision
 from einops import rearrange
 
-from vit_core import Attention, PatchEmbedding, ViT, ViTConfig, max_diff, resize_pos_embed
+from helpers import max_diff
+from vit_core import Attention, PatchEmbedding, ViT, ViTConfig, resize_pos_embed
 
 UNUSUAL = ViTConfig(image_size=64, patch_size=8, num_classes=7, dim=96, depth=3, heads=3, mlp_dim=192)
 
@@ -27,30 +28,29 @@ def test_patchify_reshape_einops_and_conv_agree():
     assert torch.equal(by_reshape, by_einops)
 
     linear = torch.nn.Linear(3 * p * p, dim)
-    embed = PatchEmbedding(ViTConfig.cifar10_seed())
+    embed = PatchEmbedding(ViTConfig.cifar10_tiny())
     with torch.no_grad():  # a Conv2d kernel is the Linear's weight rows folded back to (C, p, p)
         embed.proj.weight.copy_(linear.weight.reshape(dim, 3, p, p))
         embed.proj.bias.copy_(linear.bias)
     torch.testing.assert_close(embed(images), linear(by_einops), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("config", [ViTConfig.cifar10_seed(), UNUSUAL], ids=["seed", "unusual"])
+@pytest.mark.parametrize("config", [ViTConfig.cifar10_tiny(), UNUSUAL], ids=["tiny", "unusual"])
 def test_manual_attention_equals_sdpa(config):
     torch.manual_seed(0)
     attn = Attention(config).eval()
     x = torch.randn(3, config.seq_len, config.dim)
     fast = attn(x)
-    assert attn.weights is None  # the fused path keeps nothing
-    attn.keep_weights = True
-    manual, weights = attn(x), attn.weights
+    manual, weights = attn.forward_with_weights(x)
     torch.testing.assert_close(fast, manual, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(attn.forward_cls(x), fast[:, :1], rtol=1e-5, atol=1e-6)
     assert weights.shape == (3, config.heads, config.seq_len, config.seq_len)
     q, k, v = attn.qkv(x).reshape(3, config.seq_len, 3, config.heads, -1).permute(2, 0, 3, 1, 4)
     by_hand = (q @ k.transpose(-2, -1) / (config.dim // config.heads) ** 0.5).softmax(-1)
     torch.testing.assert_close(weights, by_hand, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("config", [ViTConfig.cifar10_seed(), UNUSUAL], ids=["seed", "unusual"])
+@pytest.mark.parametrize("config", [ViTConfig.cifar10_tiny(), UNUSUAL], ids=["tiny", "unusual"])
 def test_shapes_through_every_layer(config):
     model = ViT(config).eval()
     B = 2
@@ -70,20 +70,37 @@ def test_shapes_through_every_layer(config):
         assert a.shape == (B, config.heads, config.seq_len, config.seq_len)
         torch.testing.assert_close(a.sum(-1), torch.ones(B, config.heads, config.seq_len))
     torch.testing.assert_close(logits, model(images), rtol=1e-5, atol=1e-5)
-    assert all(block.attn.weights is None and not block.attn.keep_weights for block in model.blocks)
+    features = model.forward_features(images)
+    assert features.shape == (B, config.seq_len, config.dim)
+    torch.testing.assert_close(model.forward_head(features), logits, rtol=1e-5, atol=1e-5)
+    assert not any(hasattr(block.attn, "weights") for block in model.blocks)  # no state is kept
 
 
 def test_a_hook_on_the_last_block_sees_every_token_by_default():
-    """The default forward is the textbook one: the last block outputs (B, N, dim), N = 65."""
-    model = ViT(ViTConfig.cifar10_seed()).eval()
+    """The default forward is the textbook one: the last block outputs (B, N, dim), N = 65.
+    The shortcut runs the last block's `forward_cls` instead, which hooks do not see."""
+    model = ViT(ViTConfig.cifar10_tiny()).eval()
     seen = []
     model.blocks[-1].register_forward_hook(lambda module, args, output: seen.append(output.shape))
     model(torch.randn(2, 3, 32, 32))
     assert seen == [(2, 65, 48)]
-    fast = ViT(ViTConfig.cifar10_seed(cls_only_last_block=True)).eval()
+    fast = ViT(ViTConfig.cifar10_tiny(cls_only_last_block=True)).eval()
     fast.blocks[-1].register_forward_hook(lambda module, args, output: seen.append(output.shape))
     fast(torch.randn(2, 3, 32, 32))
-    assert seen[1] == (2, 1, 48)  # the shortcut, on purpose: only the CLS row
+    assert seen == [(2, 65, 48)]
+    tokens = fast.embed(torch.randn(2, 3, 32, 32))
+    assert fast.encoder.forward_cls(tokens).shape == (2, 1, 48)  # the shortcut: only the CLS row
+
+
+def test_no_weight_decay_names_the_learned_embeddings():
+    tiny = dict(image_size=16, patch_size=4, dim=16, depth=1, heads=2, mlp_dim=32)
+    assert ViT(ViTConfig(**tiny)).no_weight_decay() == {"pos_embed", "cls_token"}
+    assert ViT(ViTConfig(**tiny, pos="sincos")).no_weight_decay() == {"cls_token"}  # a buffer
+    assert ViT(ViTConfig(**tiny, pool="mean")).no_weight_decay() == {"pos_embed"}  # no CLS
+    assert ViT(ViTConfig(**tiny, pool="seq", pos="sincos")).no_weight_decay() == set()
+    model = ViT(ViTConfig(**tiny))
+    names = dict(model.named_parameters())
+    assert all(name in names for name in model.no_weight_decay())
 
 
 def test_vit_b_16_parameter_count_equals_torchvision():
@@ -92,8 +109,8 @@ def test_vit_b_16_parameter_count_equals_torchvision():
     assert ours == theirs == 86_567_656
 
 
-def test_seed_model_is_small():
-    assert sum(p.numel() for p in ViT(ViTConfig.cifar10_seed()).parameters()) < 200_000
+def test_tiny_model_is_small():
+    assert sum(p.numel() for p in ViT(ViTConfig.cifar10_tiny()).parameters()) < 200_000
 
 
 def test_resize_pos_embed_keeps_cls_and_makes_the_new_grid():
@@ -120,7 +137,7 @@ def test_resize_pos_embed_is_bicubic():
 
 
 def test_resize_image_size_lets_the_model_take_new_images():
-    model = ViT(ViTConfig.cifar10_seed()).eval()
+    model = ViT(ViTConfig.cifar10_tiny()).eval()
     with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\).*\(1, 3, 48, 48\)"):
         model(torch.randn(1, 3, 48, 48))
     model.resize_image_size(48)
@@ -136,11 +153,11 @@ def test_resize_image_size_lets_the_model_take_new_images():
 ])
 def test_bad_config_raises_value_error(bad, message):
     with pytest.raises(ValueError, match=message):
-        ViTConfig.cifar10_seed(**bad)
+        ViTConfig.cifar10_tiny(**bad)
 
 
 def test_wrong_channel_count_raises():
-    model = ViT(ViTConfig.cifar10_seed())
+    model = ViT(ViTConfig.cifar10_tiny())
     with pytest.raises(ValueError, match=r"expects images of shape \(B, 3, 32, 32\), got \(2, 1, 32, 32\)"):
         model(torch.randn(2, 1, 32, 32))
     with pytest.raises(ValueError, match="got \\(3, 32, 32\\)"):
@@ -149,7 +166,7 @@ def test_wrong_channel_count_raises():
 
 def test_dropout_only_in_training_mode():
     torch.manual_seed(0)
-    model = ViT(ViTConfig.cifar10_seed(dropout=0.5, attention_dropout=0.5))
+    model = ViT(ViTConfig.cifar10_tiny(dropout=0.5, attention_dropout=0.5))
     x = torch.randn(2, 3, 32, 32)
     model.eval()
     torch.testing.assert_close(model(x), model(x))
@@ -158,7 +175,7 @@ def test_dropout_only_in_training_mode():
     assert not torch.allclose(F.softmax(model(x), -1), F.softmax(model.eval()(x), -1))
 
 
-@pytest.mark.parametrize("config", [ViTConfig.cifar10_seed(), UNUSUAL], ids=["seed", "unusual"])
+@pytest.mark.parametrize("config", [ViTConfig.cifar10_tiny(), UNUSUAL], ids=["tiny", "unusual"])
 def test_cls_only_last_block_same_logits_and_gradients(config):
     """The shortcut (last block updates only CLS) must not change what the model computes."""
     torch.manual_seed(0)
@@ -185,7 +202,7 @@ def test_cls_only_last_block_same_logits_and_gradients(config):
 def test_cls_only_last_block_skips_exactly_the_unread_work():
     """Multiply-adds saved per image: (N - 1) tokens skip proj, attention and MLP: (N-1)(D^2 + 2ND + 2DM)."""
     from torch.utils.flop_counter import FlopCounterMode
-    config = ViTConfig.cifar10_seed()
+    config = ViTConfig.cifar10_tiny()
     with torch.device("meta"):  # shapes only; on meta SDPA runs as matmuls the counter sees
         model = ViT(config).eval()
     flops = {}
@@ -198,19 +215,22 @@ def test_cls_only_last_block_skips_exactly_the_unread_work():
     assert (flops[False] - flops[True]) // 2 == (N - 1) * (D * D + 2 * N * D + 2 * D * M) == 1_726_464
 
 
-def test_seed_003_model_options_follow_its_source():
-    """final_norm=False, gelu='tanh', init='normal': the model of seed 003's code, against the default."""
+def test_final_norm_gelu_and_init_options():
+    """final_norm=False, gelu='tanh', init='normal' against the default."""
     torch.manual_seed(0)
-    default, seed_like = ViT(ViTConfig.cifar10_seed()), ViT(ViTConfig.cifar10_seed(final_norm=False, gelu="tanh", init="normal"))
-    assert isinstance(seed_like.norm, torch.nn.Identity) and not any(k.startswith("norm.") for k in seed_like.state_dict())
-    assert {k for k in default.state_dict()} - {k for k in seed_like.state_dict()} == {"norm.weight", "norm.bias"}
+    default = ViT(ViTConfig.cifar10_tiny())
+    other = ViT(ViTConfig.cifar10_tiny(final_norm=False, gelu="tanh", init="normal"))
+    assert isinstance(other.norm, torch.nn.Identity)
+    assert not any(k.startswith("norm.") for k in other.state_dict())
+    assert set(default.state_dict()) - set(other.state_dict()) == {"norm.weight", "norm.bias"}
     x = torch.randn(1000)
-    assert torch.equal(seed_like.blocks[0].mlp.act(x), F.gelu(x, approximate="tanh"))
+    assert torch.equal(other.blocks[0].mlp.act(x), F.gelu(x, approximate="tanh"))
     assert torch.equal(default.blocks[0].mlp.act(x), F.gelu(x))
     patch_std = lambda m: m.patch_embed.proj.weight.std().item()  # noqa: E731
-    assert patch_std(seed_like) == pytest.approx(0.02, rel=0.1) and patch_std(default) == pytest.approx(48 ** -0.5, rel=0.1)
+    assert patch_std(other) == pytest.approx(0.02, rel=0.1)
+    assert patch_std(default) == pytest.approx(48 ** -0.5, rel=0.1)
     images = torch.randn(2, 3, 32, 32)
-    assert seed_like(images).shape == default(images).shape == (2, 10)
+    assert other(images).shape == default(images).shape == (2, 10)
     with pytest.raises(ValueError, match="gelu"):
         ViTConfig(gelu="relu")
     with pytest.raises(ValueError, match="init"):

@@ -1,9 +1,10 @@
-"""course.recipes: the definitions hang together, and a run folder reused by another run
-(another seed, a changed recipe) never hands it the first run's best weights."""
+"""course.recipes and course.runs: the definitions hang together, one rule names a run's files,
+and a run folder reused by another run (another seed, a changed recipe) never hands it the
+first run's best weights."""
 import pytest
 import torch
 
-from course import recipes
+from course import recipes, runs
 from vit_core import ViT, ViTConfig
 
 
@@ -15,19 +16,20 @@ def test_every_init_from_is_a_recipe_trained_on_other_classes():
             assert not set(source.classes or ()) & set(recipe.classes or ()), f"{recipe.name} saw its classes"
 
 
-def test_transfer_seed001_trains_what_seed_001_trained():
-    recipe = recipes.RECIPES["transfer-seed001"]
+def test_transfer_mbastola_trains_what_mbastola_trained():
+    """mbastola's fine-tuning (neural-nets-in-python): last 3 blocks and a default-init head, Adam 1e-3."""
+    recipe = recipes.RECIPES["transfer-mbastola"]
     assert (recipe.trainable_blocks, recipe.train_norm, recipe.zero_head) == (3, False, False)
     assert (recipe.train.optimizer, recipe.train.lr, recipe.train.schedule, recipe.batch_size) == ("adam", 1e-3, "constant", 64)
     assert recipes.AUGMENTS[recipe.augment]().transform.transforms[1].degrees == [-10.0, 10.0]
 
 
 def test_keep_best_ignores_another_runs_best(tmp_path):
-    model = ViT(ViTConfig.cifar10_seed(dim=8, depth=1, heads=2, mlp_dim=16))
-    first = recipes.KeepBest(tmp_path, "run A")
+    model = ViT(ViTConfig.cifar10_tiny(dim=8, depth=1, heads=2, mlp_dim=16))
+    first = runs.KeepBest(tmp_path, "run A")
     first(model, {"test_acc": 0.9, "epoch": 3})
-    assert recipes.KeepBest(tmp_path, "run A").best == 0.9  # the same run, resumed, remembers it
-    second = recipes.KeepBest(tmp_path, "run B")
+    assert runs.KeepBest(tmp_path, "run A").best == 0.9  # the same run, resumed, remembers it
+    second = runs.KeepBest(tmp_path, "run B")
     assert second.best == -1.0
     second(model, {"test_acc": 0.2, "epoch": 1})
     saved = torch.load(tmp_path / "best.pt", weights_only=True)
@@ -36,18 +38,29 @@ def test_keep_best_ignores_another_runs_best(tmp_path):
 
 def test_a_folder_left_by_another_run_is_not_resumed(tmp_path):
     (tmp_path / "checkpoint.pt").write_text("left by seed 0")
-    recipes._claim(tmp_path, "seed 0")
+    runs._claim(tmp_path, "seed 0")
     assert (tmp_path / "checkpoint.pt").is_file()  # the same run: kept, fit resumes it
-    recipes._claim(tmp_path, "seed 1")
+    runs._claim(tmp_path, "seed 1")
     assert not (tmp_path / "checkpoint.pt").exists()  # another run: emptied
 
 
-def test_hardware_names_the_threads_of_each_stretch_of_epochs():
-    """A run resumed with another --threads says so; records written before fit kept threads
-    fall back to the count now."""
-    if torch.cuda.is_available():
-        pytest.skip("on a GPU machine hardware() names the GPU")
-    resumed = [{"threads": 1}] * 15 + [{"threads": 2}] * 85
-    assert recipes.hardware(resumed).endswith("torch thread(s): 1 (epochs 1-15), then 2 (epochs 16-100)")
-    assert recipes.hardware([{"threads": 2}] * 3).endswith(", 2 torch thread(s)")
-    assert recipes.hardware([{}]).endswith(f", {torch.get_num_threads()} torch thread(s)")
+def test_run_name_is_the_one_rule_for_a_seed_s_files():
+    """Seed 0 has the recipe's bare name, seed n the suffix -seed<n> (a random seed); an old
+    recipe name becomes the current one, suffix kept."""
+    assert recipes.run_name("improved-cpu") == recipes.run_name("improved-cpu", 0) == "improved-cpu"
+    assert recipes.run_name("improved-cpu", 2) == "improved-cpu-seed2"
+    for old, new in recipes.RENAMED.items():
+        assert recipes.run_name(old, 1) == f"{new}-seed1" and recipes.current_name(old) == new
+        assert recipes.current_name(f"{old}-seed2") == f"{new}-seed2"
+    assert recipes.current_name("tintn-seed1") == "tintn-seed1"
+
+
+def test_recipe_names_say_what_they_are():
+    """'seed' in a name means a random seed only: recipes are named after what they are or
+    whose recipe they reproduce."""
+    assert "tintn" in recipes.RECIPES and "transfer-mbastola" in recipes.RECIPES
+    assert not [name for name in recipes.RECIPES if "seed" in name]
+    assert not set(recipes.RENAMED) & set(recipes.RECIPES) and set(recipes.RENAMED.values()) <= set(recipes.RECIPES)
+    with pytest.raises(KeyError):
+        recipes.RECIPES["no-such-recipe"]
+    assert recipes.RECIPES.get("no-such-recipe") is None

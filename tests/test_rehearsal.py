@@ -1,6 +1,6 @@
 """The reader's path, rehearsed: every notebook with a full-profile branch runs in the full
 profile under the fast dev run, on format-true fakes, with the network unreachable, through
-nbval (course.rehearsal). Its numbers mean nothing; that the code runs is what is checked."""
+nbval (tools.rehearsal). Its numbers mean nothing; that the code runs is what is checked."""
 import json
 import subprocess
 import sys
@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from course import gpu_check, rehearsal
+from tools import gpu_check, rehearsal
 
 
 def nbval(notebook, workdir, environ, tmp_path):
@@ -20,6 +20,7 @@ def nbval(notebook, workdir, environ, tmp_path):
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_rehearsal_kernels_are_offline_and_skip_md5_for_fakes_only(rehearsal_env, tmp_path):
     workdir, environ = rehearsal_env
     data = environ["VIT_DATA"]
@@ -40,6 +41,7 @@ def test_rehearsal_kernels_are_offline_and_skip_md5_for_fakes_only(rehearsal_env
     assert code == 0, output[-3000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix", rehearsal.FULL_BRANCH)
 def test_full_profile_branch_runs_on_fakes(prefix, rehearsal_env, tmp_path):
     workdir, environ = rehearsal_env

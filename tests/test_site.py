@@ -1,6 +1,6 @@
 """The website, checked in a real headless Chromium (Debian's chromium + chromium-driver).
 
-The site is built by `python notebooks/course/site/build.py` (the README's third command) from
+The site is built by `python docs/build.py` (CONTRIBUTING.md: building the website) from
 the committed notebooks. CI builds it once and points this test at it with VIT_SITE_DIR=_site;
 without VIT_SITE_DIR the test builds a fresh copy in a temporary folder (about a minute).
 
@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / "notebooks" / "course" / "site" / "build.py"
+BUILD = ROOT / "docs" / "build.py"
 SHOTS = ROOT / "data" / "site-check"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

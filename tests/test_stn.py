@@ -1,11 +1,11 @@
-"""vit_core.stn: identity start, shapes, the grid maths by hand, and gradients into the localisation net."""
+"""course.stn: identity start, shapes, the grid maths by hand, and gradients into the localisation net."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vit_core.stn import IDENTITY_THETA, SpatialTransformer, STNClassifier, STNConfig
+from course.stn import IDENTITY_THETA, SpatialTransformer, STNClassifier, STNConfig
 
 
 def images(n=4, size=32, seed=0):

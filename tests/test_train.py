@@ -1,5 +1,5 @@
 """vit_core.train: fine-tuning helpers, schedule, fit's checkpoints, resume, NaN stop, and
-proof that the seed model learns CIFAR-10."""
+proof that the tiny model learns CIFAR-10."""
 import json
 import math
 import time
@@ -16,7 +16,7 @@ from vit_core.model import ViT, ViTConfig
 matplotlib.use("Agg")
 DATA = env.data_dir()  # $VIT_DATA, else data/ in the repository
 REAL_CIFAR10 = DATA / "cifar10"
-TINY = ViTConfig.cifar10_seed(image_size=16, dim=32, depth=2, heads=2, mlp_dim=64, num_classes=4, dropout=0.1)
+TINY = ViTConfig.cifar10_tiny(image_size=16, dim=32, depth=2, heads=2, mlp_dim=64, num_classes=4, dropout=0.1)
 TIMING = ("seconds", "img_per_s")
 
 
@@ -72,7 +72,7 @@ def quiet_fit(model, train_loader, test_loader, config, **kwargs):
 # ---------------------------------------------------------------- helpers
 
 def test_count_freeze_and_replace_head():
-    model = ViT(ViTConfig.cifar10_seed())
+    model = ViT(ViTConfig.cifar10_tiny())
     trainable, total = train.count_parameters(model)
     assert trainable == total == sum(p.numel() for p in model.parameters())
     train.freeze_all_but_last(model, 1)
@@ -110,6 +110,36 @@ def test_optimizers_and_weight_decay_groups():
     assert id(model.norm.weight) not in decayed and id(model.head.bias) not in decayed
     with pytest.raises(ValueError):
         train.make_optimizer(model, train.TrainConfig(optimizer="lion"), torch.device("cpu"))
+
+
+def decayed_names(model, **options) -> set[str]:
+    opt = train.make_optimizer(model, train.TrainConfig(**options), torch.device("cpu"))
+    decayed = {id(p) for p in opt.param_groups[0]["params"]}
+    return {name for name, p in model.named_parameters() if id(p) in decayed}
+
+
+def test_weight_decay_skips_what_the_model_names():
+    """make_optimizer asks the model (timm's no_weight_decay) instead of knowing ViT's names."""
+    model = ViT(TINY)
+    matrices = {n for n, p in model.named_parameters() if p.ndim >= 2}
+    assert model.no_weight_decay() == {"pos_embed", "cls_token"}
+    assert decayed_names(model) == matrices - {"pos_embed", "cls_token"}
+    assert decayed_names(model, decay_all=True) == {n for n, _ in model.named_parameters()}
+    mean_pooled = ViT(ViTConfig(**{**TINY.__dict__, "pool": "mean", "pos": "sincos"}))
+    assert mean_pooled.no_weight_decay() == set()  # sin-cos positions are a buffer, no CLS token
+    assert decayed_names(mean_pooled) == {n for n, p in mean_pooled.named_parameters() if p.ndim >= 2}
+
+    class Custom(torch.nn.Module):  # any model can name its own exemptions, or name none
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(1, 4))
+            self.proj = torch.nn.Linear(4, 4)
+
+        def no_weight_decay(self):
+            return {"scale"}
+
+    assert decayed_names(Custom()) == {"proj.weight"}
+    assert decayed_names(torch.nn.Sequential(torch.nn.Linear(4, 4))) == {"0.weight"}
 
 
 # ---------------------------------------------------------------- fit
@@ -242,14 +272,14 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_whole(tmp_path, monk
 @pytest.mark.slow  # about 45 s on 2 free cores; CI runs it (the marker only lets you deselect it)
 @pytest.mark.skipif(not (REAL_CIFAR10 / "train").is_dir(),
                     reason=f"the CIFAR-10 JPEG copy is not in {REAL_CIFAR10} (tar -xJf {env.OFFLINE_CIFAR10} -C {DATA})")
-def test_seed_model_learns_cifar10_in_one_epoch():
-    """The seed ViT, one CPU epoch on CIFAR-10 (JPEG q75 copy): test accuracy >= 35% (chance: 10%)."""
+def test_tiny_model_learns_cifar10_in_one_epoch():
+    """The tiny ViT, one CPU epoch on CIFAR-10: test accuracy >= 35% (chance: 10%)."""
     torch.manual_seed(0)
     train_images, train_labels = data.load_tensors("cifar10", "train", DATA)
     test_images, test_labels = data.load_tensors("cifar10", "test", DATA)
     train_loader = data.TensorLoader(train_images, train_labels, 128, train=True, augment=False, device="cpu")
     test_loader = data.TensorLoader(test_images, test_labels, 1000, train=False, device="cpu")
-    model = ViT(ViTConfig.cifar10_seed())
+    model = ViT(ViTConfig.cifar10_tiny())
     start = time.perf_counter()
     history = quiet_fit(model, train_loader, test_loader, train.TrainConfig(epochs=1, lr=2e-3, warmup_epochs=0.1))
     print(f"test accuracy {history[0]['test_acc']:.1%} after one epoch, {time.perf_counter() - start:.0f} s")

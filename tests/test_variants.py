@@ -120,7 +120,7 @@ def test_resnet_is_a_small_cnn():
     model = ResNet(ResNetConfig())
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     params = sum(p.numel() for p in model.parameters())
-    vit = sum(p.numel() for p in ViT(ViTConfig.cifar10_seed()).parameters())
+    vit = sum(p.numel() for p in ViT(ViTConfig.cifar10_tiny()).parameters())
     assert vit / 2 < params < vit * 2, (params, vit)  # "of similar parameter count"
     with pytest.raises(ValueError):
         ResNetConfig(widths=())

@@ -2,9 +2,10 @@
 distance; and how it knows where a patch is: position-embedding similarity, the fixed 2-D
 sine-cosine embedding to compare learned ones with, and patch shuffling to test for order.
 
-The attention functions take the list that `ViT(images, return_attention=True)` returns, one
-(B, heads, N, N) tensor per layer, with the CLS token at position 0 and the patches in
-row-major order behind it (or a stacked (layers, B, heads, N, N) tensor).
+The attention functions take the list of weights that `model(images, return_attention=True)`
+returns after the logits, one (B, heads, N, N) tensor per layer, with the CLS token at
+position 0 and the patches in row-major order behind it (or a stacked (layers, B, heads, N, N)
+tensor).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from .model import sincos_pos_embed  # noqa: F401  (notebook 02 imports it from here)
+from .layers import sincos_pos_embed  # noqa: F401  (offered here, as the docstring says)
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -25,10 +26,12 @@ def _stack(attentions) -> torch.Tensor:
         stacked = attentions if attentions.ndim == 5 else attentions.unsqueeze(0)
     else:
         if any(a is None for a in attentions):
-            raise ValueError("attention weights are None: call the model with return_attention=True")
+            raise ValueError("attention weights are None: "
+                             "call the model with return_attention=True")
         stacked = torch.stack(list(attentions))
     if stacked.ndim != 5 or stacked.shape[-1] != stacked.shape[-2]:
-        raise ValueError(f"expected (layers, B, heads, N, N) attention weights, got {tuple(stacked.shape)}")
+        raise ValueError(f"expected (layers, B, heads, N, N) attention weights, "
+                         f"got {tuple(stacked.shape)}")
     return stacked.detach().float()
 
 
@@ -38,7 +41,8 @@ def _patch_grid(num_tokens: int, grid_size: int | None = None) -> tuple[int, int
         g = math.isqrt(num_tokens - first)
         if g * g == num_tokens - first and (grid_size is None or g == grid_size):
             return g, first
-    raise ValueError(f"{num_tokens} tokens are neither g*g patches nor 1 + g*g (grid_size={grid_size})")
+    raise ValueError(f"{num_tokens} tokens are neither g*g patches nor 1 + g*g "
+                     f"(grid_size={grid_size})")
 
 
 def cls_attention(attentions, layer: int = -1) -> torch.Tensor:
@@ -68,7 +72,8 @@ def _discard_lowest(weights: torch.Tensor, discard_ratio: float) -> torch.Tensor
     return weights.scatter(-1, lowest, 0.0)  # (B, N, N)
 
 
-def attention_rollout(attentions, discard_ratio: float = 0.0, head_fusion: str = "mean") -> torch.Tensor:
+def attention_rollout(attentions, discard_ratio: float = 0.0,
+                      head_fusion: str = "mean") -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema, 2020): relevance of every patch for the CLS token.
 
     Each block computes x + Attn(x), so a token's next state is half itself and half the
@@ -132,10 +137,12 @@ def shuffle_patches(images: torch.Tensor, patch_size: int, perm: torch.Tensor) -
     g = images.shape[-1] // patch_size
     patches = rearrange(images, "b c (gh p1) (gw p2) -> b (gh gw) c p1 p2",
                         p1=patch_size, p2=patch_size)  # (B, g*g, C, p, p)
-    return rearrange(patches[:, perm], "b (gh gw) c p1 p2 -> b c (gh p1) (gw p2)", gh=g)  # (B, C, H, W)
+    shuffled = patches[:, perm]  # (B, g*g, C, p, p): the same permutation for every image
+    return rearrange(shuffled, "b (gh gw) c p1 p2 -> b c (gh p1) (gw p2)", gh=g)  # (B, C, H, W)
 
 
-def relevance_to_image(relevance: torch.Tensor, image_size: int, scale: str = "minmax") -> torch.Tensor:
+def relevance_to_image(relevance: torch.Tensor, image_size: int,
+                       scale: str = "minmax") -> torch.Tensor:
     """(B, g*g) patch relevances -> (B, image_size, image_size) maps.
 
     scale="minmax": bilinear upsampling, each map stretched to [0, 1] on its own (shows shapes

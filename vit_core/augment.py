@@ -6,8 +6,8 @@ used as it ships; the only code here is the per-image loop (a v2 transform given
 draws one set of random parameters for the whole batch) and the batched pad-crop-flip,
 which is the one augmentation cheap enough to vectorise by hand.
 
-Per-image v2 transforms cost about 50-500 us per 32 px image on one CPU core (measured in
-notebook 06), against about 1.6 ms of training per image for the seed ViT.
+A per-image v2 transform runs a Python loop over the batch; with a small model on small
+images that loop can take a large share of each training step, so time it before relying on it.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class PerImage:
         return f"PerImage({self.transform})"
 
 
-def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = None, padding: int = 4) -> torch.Tensor:
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = None,
+                     padding: int = 4) -> torch.Tensor:
     """Pad-`padding` random crop and horizontal flip of a whole uint8 batch at once.
 
     Every image gets its own offset and coin flip; two gathers (rows, then columns) do all
@@ -44,29 +45,30 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = N
     cols = dx + torch.arange(W, device=images.device)  # (B, W)
     flip = torch.rand(B, 1, generator=generator, device=images.device) < 0.5
     cols = torch.where(flip, cols.flip(-1), cols)  # a flipped image reads its columns backwards
-    out = padded.gather(2, rows[:, None, :, None].expand(B, C, H, W + 2 * padding))  # (B, C, H, W + 2p)
+    rows = rows[:, None, :, None].expand(B, C, H, W + 2 * padding)  # (B, C, H, W + 2p)
+    out = padded.gather(2, rows)  # (B, C, H, W + 2p): the crop's rows
     return out.gather(3, cols[:, None, None, :].expand(B, C, H, W))  # (B, C, H, W)
 
 
-def tintn_flip_resized_crop(image_size: int = 32) -> PerImage:
-    """The augmentation of tintn/vision-transformer-from-scratch's data.py (seed 003's
-    source): horizontal flip, then a random resized crop of 80-100% of the area, aspect
-    3/4-4/3, bilinear, back to `image_size`."""
+def flip_resized_crop(image_size: int = 32, scale: tuple[float, float] = (0.8, 1.0)) -> PerImage:
+    """Horizontal flip, then a random resized crop of `scale` (a fraction of the area, 80-100%
+    by default), aspect 3/4-4/3, bilinear, back to `image_size`."""
     return PerImage(v2.Compose([
         v2.RandomHorizontalFlip(p=0.5),
-        v2.RandomResizedCrop(image_size, scale=(0.8, 1.0), ratio=(3 / 4, 4 / 3), antialias=True),
+        v2.RandomResizedCrop(image_size, scale=scale, ratio=(3 / 4, 4 / 3), antialias=True),
     ]))
 
 
 def flip_rotate(degrees: float = 10.0) -> PerImage:
-    """Seed 001's training augmentation: horizontal flip, then a random rotation of up to
-    `degrees` either way (the corners it uncovers are filled with black)."""
+    """Horizontal flip, then a random rotation of up to `degrees` either way (the corners it
+    uncovers are filled with black)."""
     return PerImage(v2.Compose([v2.RandomHorizontalFlip(p=0.5), v2.RandomRotation(degrees)]))
 
 
 def trivial_augment_crop_flip() -> PerImage:
     """TrivialAugment (one random op of random strength per image), then pad-4 crop + flip."""
-    return PerImage(v2.Compose([v2.TrivialAugmentWide(), v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip()]))
+    return PerImage(v2.Compose([v2.TrivialAugmentWide(), v2.RandomCrop(32, padding=4),
+                                v2.RandomHorizontalFlip()]))
 
 
 def rand_augment_crop_flip(num_ops: int = 2, magnitude: int = 9) -> PerImage:

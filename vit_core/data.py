@@ -1,10 +1,11 @@
-"""Data for the notebooks: CIFAR as uint8 tensors on the device, and DataLoaders for folders.
+"""Data: CIFAR as uint8 tensors on the device, and DataLoaders for folders of images.
 
 Small images (CIFAR, 32 px) take the fast path: a split is decoded once into one uint8
 tensor (cached under <root>/cache/), kept on the device, and `TensorLoader` crops, flips,
 resizes and normalises whole batches there. A Python-side DataLoader would spend more time
 per 32 px image than the model does. Folders of large images take the ordinary
-torchvision `ImageFolder` + `DataLoader` path (`image_folder_loader`, `pets_binary_loader`).
+torchvision `ImageFolder` + `DataLoader` path (`image_folder_loader`, `pets_binary_loader`,
+defined in `folders.py` and importable from here, as are `downloads.py`'s error and probe).
 
 Every function takes the data folder `root` from its caller and writes only inside it.
 Downloads are torchvision's own code, and happen only with `download=True`; offline, missing
@@ -13,58 +14,23 @@ data fails at once with `DataUnavailableError` naming the file to provide.
 from __future__ import annotations
 
 import os
-import socket
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from .augment import random_crop_flip
+from .downloads import (CONNECT_TIMEOUT_S, DataUnavailableError, check_reachable,  # noqa: F401
+                        download_errors)
+from .folders import (IMAGENET_MEAN, IMAGENET_STD, PETS_CLASSES, PETS_URL,  # noqa: F401
+                      folder_transform, image_folder_loader, pets_binary_loader)
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-PETS_CLASSES = ("cat", "dog")  # pets_binary_loader labels: Oxford-IIIT Pet binary-category order
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel mean of the CIFAR-10 train set, in [0, 1]
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)   # per-channel standard deviation, same units
-IMAGENET_MEAN = (0.485, 0.456, 0.406)    # what torchvision's pretrained ViTs were trained with
-IMAGENET_STD = (0.229, 0.224, 0.225)
-PETS_URL = "https://www.robots.ox.ac.uk/~vgg/data/pets/"  # torchvision's OxfordIIITPet downloads from this host
-CONNECT_TIMEOUT_S = 10  # offline, the reachability probe gives up after this long instead of hanging
-
-
-class DataUnavailableError(FileNotFoundError):
-    """The data is not on disk and may not (or could not) be downloaded; the message says
-    which file or folder to provide."""
-
-
-def check_reachable(url: str, hint: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Open (and close) one TCP connection to `url`'s host, so that an offline machine fails
-    within `timeout` seconds with DataUnavailableError(hint) instead of hanging in a download.
-    Only this probe has a timeout: nothing process-wide (like socket's default) is changed."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-    except OSError as error:  # DNS failure, refused, unreachable, timed out
-        raise DataUnavailableError(f"cannot reach {parts.hostname} ({type(error).__name__}: {error}); "
-                                   f"{hint}") from error
-
-
-@contextmanager
-def _download_errors(what: str, hint: str):
-    """Turn a download that fails half-way (network or archive errors) into DataUnavailableError."""
-    try:
-        yield
-    except (OSError, RuntimeError) as error:  # URLError and socket.timeout are OSErrors
-        if isinstance(error, DataUnavailableError):
-            raise
-        raise DataUnavailableError(f"could not download {what} ({type(error).__name__}: {error}); "
-                                   f"{hint}") from error
 
 
 # ---------------------------------------------------------------- CIFAR as tensors
@@ -86,8 +52,8 @@ def _decode_files(paths: list[str]) -> torch.Tensor:
     except ImportError:  # torchvision >= 0.29 deprecates its decoders; PIL gives the same pixels
         import numpy as np
         from PIL import Image
-        return torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
-                            for p in paths])  # (n, 3, H, W)
+        pixels = [np.array(Image.open(p).convert("RGB")) for p in paths]  # n x (H, W, 3)
+        return torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in pixels])  # (n, 3, H, W)
     raw = []
     for path in paths:
         with open(path, "rb") as f:
@@ -95,12 +61,13 @@ def _decode_files(paths: list[str]) -> torch.Tensor:
     return torch.stack(decode_jpeg(raw, mode=ImageReadMode.RGB))  # (n, 3, H, W)
 
 
-def _decode_folder(folder: Path, threads: int | None = None, chunk: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def _decode_folder(folder: Path, threads: int | None = None,
+                   chunk: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """An ImageFolder tree of small JPEGs -> uint8 (N, 3, H, W) and int64 labels.
 
-    torchvision's libjpeg decoder takes ~30 us per CIFAR image against ~300 us for PIL
-    (measured, one core); chunks run in threads so one chunk's file reads overlap
-    another's decoding (both release the GIL).
+    torchvision's batched libjpeg decoder is used where it exists (it is much faster than
+    PIL image by image); chunks run in threads so one chunk's file reads overlap another's
+    decoding (both release the GIL).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -115,7 +82,8 @@ def _decode_folder(folder: Path, threads: int | None = None, chunk: int = 1000) 
     chunks = [files[i:i + chunk] for i in range(0, len(files), chunk)]
     # torchvision 0.29 deprecates decode_jpeg, still the fastest decoder here (the PIL branch
     # takes over once it is gone); the filter is set here, once, as it is process-wide.
-    with warnings.catch_warnings(), ThreadPoolExecutor(threads or min(4, os.cpu_count() or 1)) as pool:
+    workers = threads or min(4, os.cpu_count() or 1)
+    with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
         warnings.simplefilter("ignore", DeprecationWarning)
         images = torch.cat(list(pool.map(_decode_files, chunks)))  # (N, 3, H, W) uint8
     return images, torch.tensor(labels, dtype=torch.int64)
@@ -136,7 +104,7 @@ def _torchvision_cifar(name: str, split: str, root: Path, download: bool):
         raise DataUnavailableError(_missing_message(name, root) + ", or pass download=True")
     if needed:
         check_reachable(cls.url, _missing_message(name, root))
-    with _download_errors(f"{name} from {cls.url}", _missing_message(name, root)):
+    with download_errors(f"{name} from {cls.url}", _missing_message(name, root)):
         ds = cls(str(root), train=split == "train", download=needed)
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32) uint8
     return images, torch.tensor(ds.targets, dtype=torch.int64)
@@ -147,10 +115,11 @@ def _jpeg_copy(name: str, root: Path) -> Path | None:
 
 
 def source_name(name: str, root) -> str:
-    """How to label numbers measured on `name` in the data folder `root`: which copy they come from."""
+    """How to label numbers measured on `name` in the data folder `root`: which copy
+    `load_tensors` reads, the JPEG files in <root>/cifar10 or torchvision's copy."""
     root = Path(root)
     if name == "cifar10":
-        return "CIFAR-10 (JPEG q75 copy)" if _jpeg_copy(name, root) else "CIFAR-10 (torchvision)"
+        return "CIFAR-10 (JPEG copy)" if _jpeg_copy(name, root) else "CIFAR-10 (torchvision)"
     if name == "cifar100":
         return "CIFAR-100 (torchvision)"
     raise ValueError(f"unknown dataset {name!r}; expected 'cifar10' or 'cifar100'")
@@ -162,7 +131,7 @@ def load_tensors(name: str, split: str, root, download: bool = False, verbose: b
 
     cifar10 reads a JPEG copy at <root>/cifar10/<split> when present, else torchvision's
     copy in <root> (downloaded by torchvision when download=True). The first call decodes
-    and writes <root>/cache/<source>-<split>.pt; later calls load that (well under a second).
+    and writes <root>/cache/<source>-<split>.pt; later calls load that instead.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -170,7 +139,8 @@ def load_tensors(name: str, split: str, root, download: bool = False, verbose: b
     root = Path(root)
     jpeg = _jpeg_copy(name, root)
     if jpeg is not None and not (jpeg / split).is_dir():
-        raise DataUnavailableError(f"{jpeg / split} is missing: the JPEG copy needs both train/ and test/")
+        raise DataUnavailableError(f"{jpeg / split} is missing: "
+                                   f"the JPEG copy needs both train/ and test/")
     cache = root / "cache" / f"{name}-{'jpeg' if jpeg else 'torchvision'}-{split}.pt"
     if cache.is_file():
         blob = torch.load(cache, weights_only=True)
@@ -185,7 +155,8 @@ def load_tensors(name: str, split: str, root, download: bool = False, verbose: b
     torch.save({"images": images, "labels": labels}, tmp)
     os.replace(tmp, cache)
     if verbose:
-        print(f"{label} {split}: decoded {len(labels):,} images in {time.perf_counter() - start:.1f} s, "
+        seconds = time.perf_counter() - start
+        print(f"{label} {split}: decoded {len(labels):,} images in {seconds:.1f} s, "
               f"cached at {cache}")
     return images, labels
 
@@ -200,7 +171,8 @@ def subset(images, labels, classes=None, per_class=None, seed: int = 0):
         idx = (labels == old).nonzero().flatten()
         if per_class is not None:
             if len(idx) < per_class:
-                raise ValueError(f"class {old} has {len(idx)} images, fewer than per_class={per_class}")
+                raise ValueError(f"class {old} has {len(idx)} images, "
+                                 f"fewer than per_class={per_class}")
             idx = idx[torch.randperm(len(idx), generator=generator)[:per_class]].sort().values
         keep.append(idx)
         new_labels.append(torch.full((len(idx),), new, dtype=torch.int64))
@@ -225,8 +197,8 @@ class TensorLoader:
     generator (fit's private, seeded copy during training).
     """
 
-    def __init__(self, images, labels, batch_size, *, train, augment=None, mix=None, image_size=None,
-                 mean=CIFAR10_MEAN, std=CIFAR10_STD, device=None, seed=0):
+    def __init__(self, images, labels, batch_size, *, train, augment=None, mix=None,
+                 image_size=None, mean=CIFAR10_MEAN, std=CIFAR10_STD, device=None, seed=0):
         if images.dtype != torch.uint8 or images.ndim != 4 or len(images) != len(labels):
             raise ValueError(f"expected uint8 images (N, C, H, W) and N labels, got {images.dtype} "
                              f"{tuple(images.shape)} and {tuple(labels.shape)}")
@@ -264,7 +236,8 @@ class TensorLoader:
             images = self.augment(images)
         x = images.float().div_(255)  # (B, C, H, W) in [0, 1]
         if self.image_size is not None and self.image_size != x.shape[-1]:
-            # bilinear, as torchvision's Resize does on tensors; antialias matters only when shrinking
+            # bilinear, as torchvision's Resize does on tensors; antialias only matters
+            # when shrinking
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                               align_corners=False, antialias=self.image_size < x.shape[-1])
         return (x - self.mean) / self.std
@@ -284,68 +257,6 @@ class TensorLoader:
             yield self.mix(x, y) if self.mix is not None else (x, y)
 
 
-# ---------------------------------------------------------------- folders of large images
-
-def folder_transform(image_size: int, train: bool, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """PIL image -> normalised float tensor: random resized crop + flip for training,
-    resize + centre crop (the usual 224/256 ratio) for evaluation."""
-    from torchvision import transforms as T
-
-    if train:
-        steps = [T.RandomResizedCrop(image_size, scale=(0.35, 1.0)), T.RandomHorizontalFlip()]
-    else:
-        steps = [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)]
-    return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
-
-
-def _has_image_bytes(path: str) -> bool:
-    # The Kaggle Cats-vs-Dogs archive ships a few empty files; skip them instead of crashing.
-    return path.lower().endswith((".jpg", ".jpeg", ".png", ".bmp", ".webp")) and os.path.getsize(path) > 0
-
-
-def _loader(dataset, batch_size: int, train: bool, num_workers: int) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
-                      num_workers=num_workers, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=num_workers > 0)
-
-
-def image_folder_loader(root, image_size: int, batch_size: int, train: bool, num_workers: int = 2,
-                        mean=IMAGENET_MEAN, std=IMAGENET_STD) -> DataLoader:
-    """Any ImageFolder tree (<root>/<class>/<image>, e.g. Kaggle's PetImages/{Cat,Dog}) as a
-    DataLoader of (x float (B, 3, S, S) normalised, y int64 (B,)); classes in alphabetical order."""
-    from torchvision.datasets import ImageFolder
-
-    root = Path(root)
-    if not root.is_dir() or not any(p.is_dir() for p in root.iterdir()):
-        raise DataUnavailableError(f"{root} is not an image folder: provide {root}/<class>/<image files>")
-    dataset = ImageFolder(str(root), transform=folder_transform(image_size, train, mean, std),
-                          is_valid_file=_has_image_bytes)
-    return _loader(dataset, batch_size, train, num_workers)
-
-
-def pets_binary_loader(split: str, image_size: int, batch_size: int, root, download: bool = False,
-                       num_workers: int = 2) -> DataLoader:
-    """Oxford-IIIT Pet (in the data folder `root`) as cat (0) vs dog (1); split 'train'
-    (their trainval) or 'test'. download=True lets torchvision fetch it (about 800 MB)."""
-    from torchvision.datasets import OxfordIIITPet
-
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folder = Path(root) / "oxford-iiit-pet"
-    present = (folder / "images").is_dir() and (folder / "annotations").is_dir()
-    missing = (f"Oxford-IIIT Pet is not in {folder}: put images.tar.gz and annotations.tar.gz from "
-               f"{PETS_URL} into {folder}/ and unpack them there")
-    if not present and not download:
-        raise DataUnavailableError(missing + ", or pass download=True")
-    if not present:
-        check_reachable(PETS_URL, missing)
-    with _download_errors("Oxford-IIIT Pet", missing):
-        dataset = OxfordIIITPet(str(root), split="trainval" if split == "train" else "test",
-                                target_types="binary-category", download=not present,
-                                transform=folder_transform(image_size, split == "train"))
-    return _loader(dataset, batch_size, split == "train", num_workers)
-
-
 def train_val_split(images, labels, val_per_class: int, seed: int = 0):
     """Carve a validation set of `val_per_class` images per class out of a training set
     (drawn with `seed`; both parts keep the source order). Returns (train_images,
@@ -355,7 +266,8 @@ def train_val_split(images, labels, val_per_class: int, seed: int = 0):
     for c in sorted(set(labels.tolist())):
         idx = (labels == c).nonzero().flatten()
         if len(idx) <= val_per_class:
-            raise ValueError(f"class {c} has {len(idx)} images, not more than val_per_class={val_per_class}")
+            raise ValueError(f"class {c} has {len(idx)} images, "
+                             f"not more than val_per_class={val_per_class}")
         val.append(idx[torch.randperm(len(idx), generator=generator)[:val_per_class]])
     is_val = torch.zeros(len(labels), dtype=torch.bool)
     is_val[torch.cat(val)] = True

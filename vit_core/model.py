@@ -1,16 +1,16 @@
-"""The Vision Transformer (Dosovitskiy et al., 2021) in one flat file.
+"""The Vision Transformer (Dosovitskiy et al., 2021): attention, blocks, encoder, model.
 
 State-dict keys: `patch_embed.proj`, `cls_token`, `pos_embed`, then per block
 `encoder.blocks.i.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}`, then `norm`
 and `head`. The layer names are timm's; the `encoder.` prefix keeps the Encoder module
-that jeonsworld's and HuggingFace's code also have (notebooks 04 and 10 map them). Weights
-from timm, torchvision, HuggingFace and the original Google checkpoints map onto it one
-tensor at a time (see `loaders.py`).
+that jeonsworld's and HuggingFace's code also have. Weights from timm, torchvision,
+HuggingFace and the original Google checkpoints map onto it one tensor at a time (see
+`loaders.py`). The config is in `config.py`; the tokenizer and pooling variants and the
+position helpers are in `layers.py`. All are importable from here.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -18,86 +18,11 @@ import torch.nn.functional as F
 from einops import rearrange
 from torchvision.ops import stochastic_depth
 
+from .config import ViTConfig
+from .layers import ConvStem, SeqPool, resize_pos_embed, sincos_pos_embed
 
-@dataclass
-class ViTConfig:
-    image_size: int = 32            # input height = width, in pixels
-    patch_size: int = 4             # side of one square patch, in pixels; divides image_size
-    in_channels: int = 3            # colour channels of the input images
-    num_classes: int = 10           # outputs of the classification head
-    dim: int = 48                   # token width (embedding dimension)
-    depth: int = 4                  # number of encoder blocks
-    heads: int = 4                  # attention heads per block; dim must divide evenly
-    mlp_dim: int = 192              # hidden width of each block's MLP
-    dropout: float = 0.0            # dropout on embeddings, attention output and MLP
-    attention_dropout: float = 0.0  # dropout on the attention weights themselves
-    qkv_bias: bool = True           # bias in the fused query/key/value projection
-    layer_norm_eps: float = 1e-6    # LayerNorm epsilon (torchvision, timm and Google use 1e-6)
-    drop_path: float = 0.0          # stochastic depth: chance a residual branch is dropped, per sample
-    cls_only_last_block: bool = False  # speed-up: the last block updates only the CLS token (see ViT)
-    final_norm: bool = True         # LayerNorm before the head (paper, timm, torchvision); seed 003's code has none
-    gelu: str = "erf"               # 'erf': exact GELU | 'tanh': its approximation (Google's JAX code, seed 003)
-    init: str = "vit"               # 'vit': trunc-normal 0.02, LeCun-normal patch projection |
-                                    # 'normal': N(0, 0.02) for every projection (seed 003's code)
-    stem: str = "patch"             # how tokens are made: 'patch' (one linear map per patch) |
-                                    # 'conv' (3x3 convs + max-pools, CCT's tokenizer); same grid
-    pool: str = "cls"               # what the head reads: 'cls' token | 'mean' of the tokens |
-                                    # 'seq' (a learned attention-weighted mean, CCT's SeqPool)
-    pos: str = "learned"            # position embeddings: 'learned' | 'sincos' (fixed 2-D sin-cos)
-
-    def __post_init__(self):
-        checks = [
-            (self.image_size > 0 and self.patch_size > 0, "image_size and patch_size must be positive"),
-            (self.image_size % self.patch_size == 0,
-             f"patch_size {self.patch_size} must divide image_size {self.image_size} "
-             f"(remainder {self.image_size % self.patch_size if self.patch_size else '?'})"),
-            (self.dim > 0 and self.heads > 0 and self.dim % self.heads == 0,
-             f"dim {self.dim} must be divisible by heads {self.heads}"),
-            (min(self.in_channels, self.num_classes, self.depth, self.mlp_dim) > 0,
-             "in_channels, num_classes, depth and mlp_dim must be positive"),
-            (0.0 <= self.dropout < 1.0 and 0.0 <= self.attention_dropout < 1.0 and 0.0 <= self.drop_path < 1.0,
-             "dropout probabilities must lie in [0, 1)"),
-            (self.gelu in ("erf", "tanh"), f"gelu must be 'erf' or 'tanh', got {self.gelu!r}"),
-            (self.init in ("vit", "normal"), f"init must be 'vit' or 'normal', got {self.init!r}"),
-            (self.stem in ("patch", "conv"), f"stem must be 'patch' or 'conv', got {self.stem!r}"),
-            (self.stem == "patch" or self.patch_size in (2, 4, 8),
-             f"stem='conv' halves the image per layer: patch_size must be 2, 4 or 8, "
-             f"got {self.patch_size}"),
-            (self.pool in ("cls", "mean", "seq"), f"pool must be 'cls', 'mean' or 'seq', got {self.pool!r}"),
-            (self.pool == "cls" or not self.cls_only_last_block,
-             "cls_only_last_block needs pool='cls': other pools read every token"),
-            (self.pos in ("learned", "sincos"), f"pos must be 'learned' or 'sincos', got {self.pos!r}"),
-            (self.pos == "learned" or self.dim % 4 == 0, f"pos='sincos' needs dim divisible by 4, got {self.dim}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"invalid ViTConfig: {message}")
-
-    @property
-    def grid_size(self) -> int:
-        """Patches along one side of the image."""
-        return self.image_size // self.patch_size
-
-    @property
-    def num_patches(self) -> int:
-        return self.grid_size ** 2
-
-    @property
-    def seq_len(self) -> int:
-        """Tokens the encoder sees: one per patch, plus the CLS token when pool='cls'."""
-        return self.num_patches + (self.pool == "cls")
-
-    @classmethod
-    def cifar10_seed(cls, **overrides) -> "ViTConfig":
-        """The series' seed model: 32 px CIFAR-10 images, 64 patches of 4x4, 0.1 M parameters."""
-        base = dict(image_size=32, patch_size=4, num_classes=10, dim=48, depth=4, heads=4, mlp_dim=192)
-        return cls(**{**base, **overrides})
-
-    @classmethod
-    def vit_b_16(cls, **overrides) -> "ViTConfig":
-        """ViT-Base/16 from the paper: 224 px, 196 patches of 16x16, 86.6 M parameters."""
-        base = dict(image_size=224, patch_size=16, num_classes=1000, dim=768, depth=12, heads=12, mlp_dim=3072)
-        return cls(**{**base, **overrides})
+__all__ = ["ViTConfig", "PatchEmbedding", "Attention", "MLP", "Block", "Encoder", "ViT",
+           "resize_pos_embed", "sincos_pos_embed"]
 
 
 class PatchEmbedding(nn.Module):
@@ -109,69 +34,22 @@ class PatchEmbedding(nn.Module):
 
     def __init__(self, config: ViTConfig):
         super().__init__()
-        self.proj = nn.Conv2d(config.in_channels, config.dim, config.patch_size, stride=config.patch_size)
+        self.proj = nn.Conv2d(config.in_channels, config.dim, config.patch_size,
+                              stride=config.patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.proj(images)  # (B, dim, grid, grid)
         return rearrange(x, "b c gh gw -> b (gh gw) c")  # (B, num_patches, dim)
 
 
-class ConvStem(nn.Module):
-    """Tokens from a few small convolutions instead of one linear map per patch: each layer is
-    a 3x3 convolution, ReLU and a stride-2 max-pool, so log2(patch_size) layers give the same
-    token grid as the patch embedding (Hassani et al. 2021, "Escaping the Big Data Paradigm
-    with Compact Transformers"). Neighbouring patches now share pixels: a locality prior.
-    """
-
-    def __init__(self, config: ViTConfig):
-        super().__init__()
-        layers, channels = [], config.in_channels
-        for _ in range(int(math.log2(config.patch_size))):
-            layers += [nn.Conv2d(channels, config.dim, 3, padding=1, bias=False), nn.ReLU(),
-                       nn.MaxPool2d(3, stride=2, padding=1)]
-            channels = config.dim
-        self.convs = nn.Sequential(*layers)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.convs(images)  # (B, dim, grid, grid)
-        return rearrange(x, "b c gh gw -> b (gh gw) c")  # (B, num_patches, dim)
-
-
-def sincos_pos_embed(grid_size: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Fixed 2-D sine-cosine position embeddings of a grid x grid patch layout: (g*g, dim).
-
-    A quarter of the channels each holds sin and cos of the row, then of the column, at
-    dim/4 frequencies temperature^(-k/(dim/4)): every vector has length sqrt(dim/2), and the
-    dot product of two positions depends only on their offset.
-    """
-    if dim % 4:
-        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
-    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    omega = temperature ** -(torch.arange(dim // 4) / (dim // 4))  # (dim/4,): slow to fast waves
-    r = rows.flatten()[:, None].float() * omega  # (g*g, dim/4)
-    c = cols.flatten()[:, None].float() * omega  # (g*g, dim/4)
-    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], dim=1)  # (g*g, dim), row-major patches
-
-
-class SeqPool(nn.Module):
-    """Sequence pooling: one learned score per token, softmax over the tokens, and the
-    weighted mean of the tokens (Hassani et al. 2021). Mean pooling is the case of equal
-    scores."""
-
-    def __init__(self, config: ViTConfig):
-        super().__init__()
-        self.score = nn.Linear(config.dim, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = self.score(x).softmax(dim=1)  # (B, N, 1): sums to 1 over the N tokens
-        return (weights * x).sum(dim=1)  # (B, dim)
-
-
 class Attention(nn.Module):
     """Multi-head self-attention with one fused query/key/value projection.
 
-    Set `keep_weights = True` to take the manual path and store the attention weights in
-    `self.weights` (ViT.forward(..., return_attention=True) does this for every block).
+    Three ways to run it, all with the same weights and the same maths:
+    `forward(x)`: every token asks and answers (PyTorch's fused attention kernel);
+    `forward_cls(x)`: only token 0 (CLS) asks, every token still answers, output (B, 1, dim);
+    `forward_with_weights(x)`: the explicit softmax(q k^T / sqrt(d)) v, returning
+    `(output, weights)` so the weights can be shown (the fused kernel never forms them).
     """
 
     def __init__(self, config: ViTConfig):
@@ -183,25 +61,37 @@ class Attention(nn.Module):
         self.attn_drop = nn.Dropout(config.attention_dropout)
         self.proj = nn.Linear(config.dim, config.dim)
         self.proj_drop = nn.Dropout(config.dropout)
-        self.keep_weights = False
-        self.weights: torch.Tensor | None = None  # (B, heads, Tq, T) after a forward with keep_weights
 
-    def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
-        B, T, C = x.shape  # batch, tokens, width (the series notation)
-        qkv = self.qkv(x)  # (B, T, 3 * dim)
-        q, k, v = rearrange(qkv, "b t (three h d) -> three b h t d", three=3, h=self.heads)  # each (B, heads, T, head_dim)
-        if cls_only:
-            q = q[:, :, :1]  # (B, heads, 1, head_dim): only CLS asks; every token still answers (Tq = 1)
-        if self.keep_weights:
-            # The manual path: the same maths as the fused kernel, but it keeps the weights.
-            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, Tq, T): Tq queries, T keys
-            self.weights = scores.softmax(dim=-1)  # (B, heads, Tq, T), every row sums to 1
-            out = self.attn_drop(self.weights) @ v  # (B, heads, Tq, head_dim)
-        else:
-            p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Tq, head_dim)
-        out = rearrange(out, "b h t d -> b t (h d)")  # (B, Tq, dim): heads merged back
-        return self.proj_drop(self.proj(out))
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, dim) tokens -> stacked q, k, v: (3, B, heads, T, head_dim)."""
+        qkv = self.qkv(x)  # (B, T, 3 * dim): one matmul for all three projections
+        return rearrange(qkv, "b t (three h d) -> three b h t d", three=3, h=self.heads)
+
+    def _merge_heads(self, out: torch.Tensor) -> torch.Tensor:
+        """(B, heads, Tq, head_dim) per-head outputs -> (B, Tq, dim), projected."""
+        out = rearrange(out, "b h t d -> b t (h d)")  # (B, Tq, dim): heads side by side
+        return self.proj_drop(self.proj(out))  # (B, Tq, dim)
+
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        p = self.attn_drop.p if self.training else 0.0  # the kernel applies the dropout itself
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Tq, head_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._split_heads(x)  # each (B, heads, T, head_dim)
+        return self._merge_heads(self._fused(q, k, v))  # (B, T, dim)
+
+    def forward_cls(self, x: torch.Tensor) -> torch.Tensor:
+        """Only the CLS query (row 0): (B, T, dim) -> (B, 1, dim)."""
+        q, k, v = self._split_heads(x)  # each (B, heads, T, head_dim)
+        return self._merge_heads(self._fused(q[:, :, :1], k, v))  # (B, 1, dim): one query
+
+    def forward_with_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output (B, T, dim), attention weights (B, heads, T, T), every row summing to 1)."""
+        q, k, v = self._split_heads(x)  # each (B, heads, T, head_dim)
+        scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, heads, T, T): queries x keys
+        weights = scores.softmax(dim=-1)  # (B, heads, T, T): each query's mix of the keys
+        out = self.attn_drop(weights) @ v  # (B, heads, T, head_dim)
+        return self._merge_heads(out), weights
 
 
 class MLP(nn.Module):
@@ -210,8 +100,8 @@ class MLP(nn.Module):
     def __init__(self, config: ViTConfig):
         super().__init__()
         self.fc1 = nn.Linear(config.dim, config.mlp_dim)
-        # exact (erf) GELU by default, as torchvision, timm and HF use; Google's JAX code calls flax's
-        # nn.gelu, whose default is the tanh approximation. The two differ by at most 5e-4 (notebook 04).
+        # exact (erf) GELU by default, as torchvision, timm and HuggingFace use; Google's JAX
+        # code calls flax's nn.gelu, whose default is the tanh approximation
         self.act = nn.GELU(approximate="tanh" if config.gelu == "tanh" else "none")
         self.fc2 = nn.Linear(config.mlp_dim, config.dim)
         self.drop = nn.Dropout(config.dropout)
@@ -224,10 +114,12 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-norm encoder block: x + Attn(LN(x)), then x + MLP(LN(x)).
 
-    With `cls_only=True` only the CLS token (row 0) is updated: it still attends to every
-    token, but no other token's attention, projection or MLP is computed. With
-    `config.drop_path > 0`, training drops each residual branch for a random subset of the
-    samples (torchvision's `stochastic_depth`, "row" mode) and rescales the survivors.
+    `forward_cls(x)` updates only the CLS token (row 0): it still attends to every token,
+    but no other token's attention output, projection or MLP is computed; it is a method of
+    its own, so forward hooks on the block do not see it. `forward_with_weights(x)` also
+    returns the attention weights. With `config.drop_path > 0`, training drops each residual
+    branch for a random subset of the samples (torchvision's `stochastic_depth`, "row"
+    mode) and rescales the survivors.
     """
 
     def __init__(self, config: ViTConfig):
@@ -238,12 +130,27 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.drop_path = config.drop_path
 
-    def forward(self, x: torch.Tensor, cls_only: bool = False) -> torch.Tensor:
-        x = (x[:, :1] if cls_only else x) + self._drop(self.attn(self.norm1(x), cls_only))  # (B, 1 or T, dim)
-        return x + self._drop(self.mlp(self.norm2(x)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self._drop(self.attn(self.norm1(x)))  # (B, T, dim)
+        return self._mlp_step(x)
+
+    def forward_cls(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, dim) -> (B, 1, dim): the CLS row of what `forward` returns."""
+        x = x[:, :1] + self._drop(self.attn.forward_cls(self.norm1(x)))  # (B, 1, dim)
+        return self._mlp_step(x)
+
+    def forward_with_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens (B, T, dim), attention weights (B, heads, T, T))."""
+        out, weights = self.attn.forward_with_weights(self.norm1(x))
+        return self._mlp_step(x + self._drop(out)), weights
+
+    def _mlp_step(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self._drop(self.mlp(self.norm2(x)))  # (B, T or 1, dim)
 
     def _drop(self, branch: torch.Tensor) -> torch.Tensor:
-        return stochastic_depth(branch, self.drop_path, "row", self.training) if self.drop_path else branch
+        if not self.drop_path:
+            return branch
+        return stochastic_depth(branch, self.drop_path, "row", self.training)
 
 
 class Encoder(nn.Module):
@@ -253,31 +160,53 @@ class Encoder(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
 
-    def forward(self, x: torch.Tensor, cls_only_last: bool = False) -> torch.Tensor:
-        for i, block in enumerate(self.blocks):
-            x = block(x, cls_only=cls_only_last and i == len(self.blocks) - 1)  # (B, T, dim); (B, 1, dim) if cls_only
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)  # (B, T, dim)
         return x
+
+    def forward_cls(self, x: torch.Tensor) -> torch.Tensor:
+        """Every block but the last as usual; the last one updates only CLS: (B, 1, dim)."""
+        for block in self.blocks[:-1]:
+            x = block(x)  # (B, T, dim)
+        return self.blocks[-1].forward_cls(x)  # (B, 1, dim)
+
+    def forward_with_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(tokens (B, T, dim), one (B, heads, T, T) attention tensor per block)."""
+        weights = []
+        for block in self.blocks:
+            x, w = block.forward_with_weights(x)  # (B, T, dim), (B, heads, T, T)
+            weights.append(w)
+        return x, weights
 
 
 class ViT(nn.Module):
-    """Patch embedding + CLS token + learned positions -> encoder -> LayerNorm (unless
-    config.final_norm is False) -> head."""
+    """Tokens (patch embedding or conv stem) + CLS token + positions -> encoder -> LayerNorm
+    (unless config.final_norm is False) -> pooling -> head.
+
+    Following timm: `forward_features(images)` gives the normed tokens (B, T, dim),
+    `forward_head(tokens)` the logits, and `no_weight_decay()` names the parameters an
+    optimiser should not decay.
+    """
 
     def __init__(self, config: ViTConfig):
         super().__init__()
         self.config = config
-        self.patch_embed = PatchEmbedding(config) if config.stem == "patch" else ConvStem(config)
+        self.patch_embed = (PatchEmbedding(config) if config.stem == "patch" else
+                            ConvStem(config.in_channels, config.dim, config.patch_size))
         if config.pool == "cls":
             self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))
         if config.pos == "learned":
             self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))
-        else:  # fixed: a buffer, saved with the weights but never trained; CLS (if any) gets zeros
+        else:  # fixed: a buffer, saved with the weights but never trained
             table = sincos_pos_embed(config.grid_size, config.dim)  # (num_patches, dim)
-            self.register_buffer("pos_embed", F.pad(table, (0, 0, config.seq_len - len(table), 0))[None])
-        self.seq_pool = SeqPool(config) if config.pool == "seq" else None
+            pad = config.seq_len - len(table)  # 1 with a CLS token, which gets a zero row
+            self.register_buffer("pos_embed", F.pad(table, (0, 0, pad, 0))[None])  # (1, T, dim)
+        self.seq_pool = SeqPool(config.dim) if config.pool == "seq" else None
         self.pos_drop = nn.Dropout(config.dropout)
         self.encoder = Encoder(config)
-        self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps) if config.final_norm else nn.Identity()
+        self.norm = (nn.LayerNorm(config.dim, eps=config.layer_norm_eps) if config.final_norm
+                     else nn.Identity())
         self.head = nn.Linear(config.dim, config.num_classes)
         self.reset_parameters()
 
@@ -285,23 +214,32 @@ class ViT(nn.Module):
     def blocks(self) -> nn.ModuleList:
         return self.encoder.blocks
 
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters that must not be weight-decayed (timm's convention): the
+        learned positions and the CLS token, which decay would pull toward zero. Fixed sin-cos
+        positions are a buffer and not listed; a model without a CLS token has none."""
+        names = ("pos_embed", "cls_token")
+        return {n for n in names if isinstance(getattr(self, n, None), nn.Parameter)}
+
     def reset_parameters(self):
         if self.config.pos == "learned":
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if self.config.pool == "cls":
             nn.init.trunc_normal_(self.cls_token, std=0.02)
-        normal = self.config.init == "normal"  # seed 003's code: N(0, 0.02), not truncated, patches included
+        normal = self.config.init == "normal"  # N(0, 0.02), not truncated, patches included
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 (nn.init.normal_ if normal else nn.init.trunc_normal_)(module.weight, std=0.02)
-                if module.bias is not None:  # qkv_bias=False leaves the fused projection without one
+                if module.bias is not None:  # qkv_bias=False leaves the fused qkv without one
                     nn.init.zeros_(module.bias)
-        if self.config.stem == "conv":  # ReLU layers: He (Kaiming) normal init, as CCT does
-            for conv in self.patch_embed.convs[::3]:
-                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            return
-        # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init (std 0.144
-        # for 4x4x3 patches), seven times the 0.02 of the 'normal' init.
+        if self.config.stem == "conv":
+            self.patch_embed.reset_parameters()
+        else:
+            self._init_patch_projection(normal)
+
+    def _init_patch_projection(self, normal: bool):
+        # The patch projection is a Linear over flattened patches: LeCun-normal fan-in init
+        # (std 0.144 for 4x4x3 patches), seven times the 0.02 of the 'normal' init.
         w = self.patch_embed.proj.weight
         if normal:
             nn.init.normal_(w, std=0.02)
@@ -314,8 +252,8 @@ class ViT(nn.Module):
         expected = (c.in_channels, c.image_size, c.image_size)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
-                f"ViT expects images of shape (B, {c.in_channels}, {c.image_size}, {c.image_size}), "
-                f"got {tuple(images.shape)}; resize the images, or call "
+                f"ViT expects images of shape (B, {c.in_channels}, {c.image_size}, "
+                f"{c.image_size}), got {tuple(images.shape)}; resize the images, or call "
                 f"model.resize_image_size(new_size) to resize the position embeddings on purpose"
             )
 
@@ -336,32 +274,31 @@ class ViT(nn.Module):
             return x.mean(dim=1)  # (B, dim)
         return self.seq_pool(x)  # (B, dim)
 
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Images -> every token after the encoder and the final norm: (B, T, dim)."""
+        return self.norm(self.encoder(self.embed(images)))  # (B, T, dim)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Normed tokens (B, T, dim) -> logits (B, num_classes). With pool='cls' a (B, 1, dim)
+        CLS row is enough."""
+        return self.head(self.pool(x))  # (B, num_classes)
+
     def forward(self, images: torch.Tensor, return_attention: bool = False):
-        """Logits (B, num_classes); with return_attention=True also a list with each block's
-        attention weights (B, heads, T, T), computed on the manual path.
+        """Logits (B, num_classes); with return_attention=True, `(logits, weights)` where
+        `weights` holds each block's attention weights (B, heads, T, T), computed explicitly.
 
         `config.cls_only_last_block` (off by default) lets the last block update only the
-        CLS token, the one row the head reads: same logits and gradients, about 19% fewer
-        multiply-adds at the seed config, but the last block then outputs (B, 1, dim).
+        CLS token, the one row the head reads: the same logits and gradients, and
+        (T - 1)(dim^2 + 2 T dim + 2 dim mlp_dim) fewer multiply-adds per image.
         return_attention=True always runs every row.
         """
-        if return_attention:
-            return self._forward_keeping_attention(images)
         x = self.embed(images)  # (B, T, dim)
-        x = self.encoder(x, cls_only_last=self.config.cls_only_last_block)  # (B, T, dim), or (B, 1, dim)
-        return self.head(self.pool(self.norm(x)))  # (B, num_classes)
-
-    def _forward_keeping_attention(self, images: torch.Tensor):
-        attentions = [block.attn for block in self.blocks]
-        for attn in attentions:
-            attn.keep_weights = True
-        try:
-            x = self.encoder(self.embed(images))  # (B, T, dim): every row, for every map
-            logits = self.head(self.pool(self.norm(x)))  # (B, num_classes)
-            return logits, [attn.weights for attn in attentions]
-        finally:
-            for attn in attentions:
-                attn.keep_weights, attn.weights = False, None
+        if return_attention:
+            x, weights = self.encoder.forward_with_weights(x)  # (B, T, dim), depth x (B, h, T, T)
+            return self.forward_head(self.norm(x)), weights
+        if self.config.cls_only_last_block:
+            return self.forward_head(self.norm(self.encoder.forward_cls(x)))  # CLS row only
+        return self.forward_head(self.norm(self.encoder(x)))  # (B, num_classes)
 
     @torch.no_grad()
     def resize_image_size(self, image_size: int) -> "ViT":
@@ -372,28 +309,3 @@ class ViT(nn.Module):
         self.pos_embed = nn.Parameter(resize_pos_embed(self.pos_embed.data, new.grid_size))
         self.config = new
         return self
-
-
-def resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
-    """Resize (1, 1 + g*g, dim) position embeddings to (1, 1 + new_grid**2, dim).
-
-    The CLS position is kept as it is; the patch positions are treated as a g x g image
-    with `dim` channels and resized bicubically, so neighbours stay neighbours.
-    """
-    if pos_embed.ndim != 3 or pos_embed.shape[0] != 1:
-        raise ValueError(f"pos_embed must have shape (1, 1 + g*g, dim), got {tuple(pos_embed.shape)}")
-    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]  # (1, 1, dim), (1, g*g, dim)
-    old_grid = math.isqrt(patch_pos.shape[1])
-    if old_grid * old_grid != patch_pos.shape[1]:
-        raise ValueError(f"pos_embed holds {patch_pos.shape[1]} patch positions, not a square grid")
-    if old_grid == new_grid:
-        return pos_embed.clone()
-    grid = rearrange(patch_pos, "1 (gh gw) d -> 1 d gh gw", gh=old_grid)  # (1, dim, g, g)
-    grid = F.interpolate(grid.float(), size=(new_grid, new_grid), mode="bicubic", align_corners=False)
-    patch_pos = rearrange(grid, "1 d gh gw -> 1 (gh gw) d").to(pos_embed.dtype)  # (1, new_grid**2, dim)
-    return torch.cat([cls_pos, patch_pos], dim=1)  # (1, 1 + new_grid**2, dim)
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Largest absolute element-wise difference: how the series checks "the same numbers"."""
-    return (a.detach().float() - b.detach().float()).abs().max().item()

@@ -1,5 +1,5 @@
-"""Figures (and one table) the notebooks share. Each plot function returns its matplotlib
-Figure; `save_figure` writes one to the path its caller names."""
+"""Figures (and one table) for images and training runs. Each plot function returns its
+matplotlib Figure; `save_figure` writes one to the path its caller names."""
 from __future__ import annotations
 
 import math
@@ -22,7 +22,8 @@ def save_figure(fig, path, dpi: int = 120) -> Path:
     return path
 
 
-def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float = 1.5, fontsize: float = 9):
+def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float = 1.5,
+                fontsize: float = 9):
     """Grid of images given as (B, C, H, W) floats in [0, 1] or uint8; `scale` inches per image."""
     images = images.detach().cpu()
     if images.dtype == torch.uint8:
@@ -40,7 +41,8 @@ def show_images(images: torch.Tensor, titles=None, ncols: int = 8, scale: float 
     return fig
 
 
-def plot_history(histories: dict, title: str | None = None, held_out="test", num_classes: int | None = None):
+def plot_history(histories: dict, title: str | None = None, held_out="test",
+                 num_classes: int | None = None):
     """Loss and accuracy per epoch for one or more runs: {"run name": fit()'s history}.
 
     Training curves are dashed, held-out curves solid, one colour per run; accuracies are
@@ -49,7 +51,7 @@ def plot_history(histories: dict, title: str | None = None, held_out="test", num
     ("test", "val", or {run name: label} when runs differ). Both axes start at 0 (accuracy
     runs to 100%); with `num_classes`, dotted lines mark chance: 1/K accuracy, loss ln K.
     """
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8.6, 3.6))  # 9 pt stays 9 pt in an 830 px README column
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8.6, 3.6))  # inches, two panels
     for i, (name, history) in enumerate(histories.items()):
         colour = f"C{i}"
         epochs = [h["epoch"] for h in history]
@@ -61,8 +63,9 @@ def plot_history(histories: dict, title: str | None = None, held_out="test", num
                 ax_acc.plot(epochs, [100 * h[f"{split}_acc"] for h in history], style, color=colour,
                             label=f"{name} ({shown})", marker="o" if len(epochs) < 3 else None)
     if num_classes:  # a model that guesses uniformly: accuracy 1/K, cross-entropy ln K
-        ax_acc.axhline(100 / num_classes, color="0.4", ls=":", lw=1, label=f"chance ({num_classes} classes)")
-        ax_loss.axhline(math.log(num_classes), color="0.4", ls=":", lw=1)  # same style: the legend names it
+        chance = dict(color="0.4", ls=":", lw=1)  # one style in both panels: one legend entry
+        ax_acc.axhline(100 / num_classes, **chance, label=f"chance ({num_classes} classes)")
+        ax_loss.axhline(math.log(num_classes), **chance)
     for ax, label in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
@@ -96,7 +99,8 @@ def plot_confusion(preds, labels, class_names, title: str | None = None):
     ax.set_yticks(range(k), class_names, fontsize=9)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title or f"confusion (% of each true class), accuracy {100 * (preds == labels).float().mean():.1f}%")
+    accuracy = 100 * (preds == labels).float().mean()
+    ax.set_title(title or f"confusion (% of each true class), accuracy {accuracy:.1f}%")
     fig.tight_layout()
     return fig
 
@@ -105,12 +109,14 @@ def seed_table(accuracies: dict[str, list[float]], seeds: list[int]) -> str:
     """Mean, sample standard deviation and per-seed values of final accuracies, one row per recipe.
 
     `accuracies[name][i]` is the accuracy (a fraction) of the run with seed `seeds[i]`."""
-    lines = [f"{'recipe':<17}{'seeds':>6}{'mean':>8}{'std':>7}   per seed ({', '.join(map(str, seeds))})"]
+    per_seed = ", ".join(map(str, seeds))
+    lines = [f"{'recipe':<17}{'seeds':>6}{'mean':>8}{'std':>7}   per seed ({per_seed})"]
     for name, accs in accuracies.items():
         if len(accs) != len(seeds):
             raise ValueError(f"{name}: {len(accs)} accuracies for {len(seeds)} seeds")
         values = torch.tensor(accs, dtype=torch.float64)
-        spread = f"{values.std().item():>7.1%}" if len(accs) > 1 else f"{'-':>7}"  # n - 1 in the denominator
+        # torch's std divides by n - 1 (the sample standard deviation); one run has none
+        spread = f"{values.std().item():>7.1%}" if len(accs) > 1 else f"{'-':>7}"
         lines.append(f"{name:<17}{len(accs):>6}{values.mean().item():>8.1%}{spread}   "
                      + ", ".join(f"{a:.1%}" for a in accs))
     return "\n".join(lines)

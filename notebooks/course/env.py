@@ -5,13 +5,16 @@ minutes and never downloads; `full` (the default, Jupyter's) is what a reader ru
 budgets, downloads allowed. `VIT_FAST_DEV_RUN=1` keeps a profile's code, models, image sizes
 and data paths but caps every training run to 2 steps of one epoch, every evaluation inside it
 to 2 batches, and the batches of large models to 4 images (PyTorch Lightning's `fast_dev_run`):
-a rehearsal of the code path, not a result (course.rehearsal runs the full profile that way).
+a rehearsal of the code path, not a result (tools/rehearsal.py runs the full profile that way).
 `VIT_DATA` moves the data folder (datasets, caches, runs) anywhere, e.g. a Google Drive
 folder on Colab; by default it is data/ in this repository, and the CIFAR-10 copy shipped in
 data/cifar10-jpeg.tar.xz is unpacked into it on first use. Figures go to figures/ in the full
 profile only; smoke and fast dev runs write theirs into the data folder, and `VIT_FIGURES` moves
 them anywhere. Only this module reads the environment; vit_core takes every path and switch as
 an argument.
+
+    from course import setup
+    here = setup()   # prints one line; here.device, here.data, here.figures, here.profile, here.downloads
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -85,36 +89,90 @@ def get_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def hardware_name(device: torch.device | None = None) -> str:
-    device = device or get_device()
+def hardware(device: torch.device | str | None = None, history=()) -> str:
+    """The one name of the machine a run or a timing used: the GPU's name on CUDA, else
+    'CPU <model> (<n> cores), <threads>'. `history` (fit's per-epoch entries) names the torch
+    CPU threads of each stretch of epochs (a run resumed with another --threads used both);
+    without it, the threads now."""
+    device = torch.device(device) if device is not None else get_device()
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+    model = platform.processor() or platform.machine()
+    try:  # Linux names the CPU model here; platform.processor() is often empty
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {model} ({os.cpu_count()} cores), {_threads(history)}"
+
+
+def _threads(history=()) -> str:
+    """'2 torch thread(s)', or 'torch thread(s): 1 (epochs 1-15), then 2 (epochs 16-100)'."""
+    counts = [h.get("threads") or torch.get_num_threads() for h in history] or [torch.get_num_threads()]
+    stretches = []  # [threads, first epoch, last epoch]
+    for epoch, n in enumerate(counts, start=1):
+        if stretches and stretches[-1][0] == n:
+            stretches[-1][2] = epoch
+        else:
+            stretches.append([n, epoch, epoch])
+    if len(stretches) == 1:
+        return f"{counts[0]} torch thread(s)"
+    return "torch thread(s): " + ", then ".join(f"{n} (epochs {a}-{b})" for n, a, b in stretches)
+
+
+# The markers tools/fakes.py writes beside every fake of a rehearsal (tools/rehearsal.py): read
+# here, so that every output of a run on fakes says so.
+FAKE_DATA_MARKER = "FAKE_DATA.txt"        # in the data folder: which datasets there are fakes
+FAKE_WEIGHTS_MARKER = "FAKE_WEIGHTS.txt"  # in <torch hub>/checkpoints: which weight files are random
+
+
+def fakes_described(folder) -> list[str]:
+    """The lines of the fake markers in `folder` (empty if nothing there is fake)."""
+    markers = [Path(folder) / FAKE_DATA_MARKER, Path(folder) / FAKE_WEIGHTS_MARKER]
+    return [line for m in markers if m.is_file() for line in m.read_text().splitlines() if line.strip()]
 
 
 def fakes_in_use() -> list[str]:
-    """What in the data folder and torch's hub cache is fake (course.fakes' markers)."""
-    from . import fakes
-
-    return fakes.described(data_dir()) + fakes.described(Path(torch.hub.get_dir()) / "checkpoints")
+    """What in the data folder and torch's hub cache is fake (a rehearsal's markers)."""
+    return fakes_described(data_dir()) + fakes_described(Path(torch.hub.get_dir()) / "checkpoints")
 
 
-def describe() -> str:
-    """What every notebook prints first: profile, device and library versions; then, when they
-    apply, the fast dev run and the FAKE DATA / RANDOM WEIGHTS a rehearsal runs on."""
+def describe(device: torch.device | None = None) -> str:
+    """The one line every notebook prints first: profile, device, data folder and versions; then,
+    when they apply, the fast dev run and the FAKE DATA / RANDOM WEIGHTS a rehearsal runs on."""
     import torchvision
 
-    lines = [f"profile: {get_profile()} | device: {hardware_name()} | "
-             f"torch {torch.__version__} | torchvision {torchvision.__version__}"]
+    device = device or get_device()
+    where = f"cpu ({torch.get_num_threads()} threads)" if device.type == "cpu" else f"{device.type} ({hardware(device)})"
+    parts = [f"profile {get_profile()}", f"device {where}", f"data {data_dir()}",
+             f"torch {torch.__version__}, torchvision {torchvision.__version__}"]
     if is_fast_dev_run():
-        lines.append(f"FAST DEV RUN: every training run capped to {FAST_DEV_STEPS} steps of 1 epoch, "
+        parts.append(f"FAST DEV RUN: every training run capped to {FAST_DEV_STEPS} steps of 1 epoch, "
                      f"evaluations to {FAST_DEV_EVAL_BATCHES} batches: no number below is a result")
     fake = fakes_in_use()
     if fake:
-        lines.append("FAKE DATA / RANDOM WEIGHTS (a rehearsal): " + "; ".join(fake))
-    print("\n".join(lines))
-    return "\n".join(lines)
+        parts.append("FAKE DATA / RANDOM WEIGHTS (a rehearsal): " + "; ".join(fake))
+    line = " · ".join(parts)
+    print(line)
+    return line
+
+
+class Setup(NamedTuple):
+    """What `setup()` chose for a notebook."""
+    profile: str         # 'full' | 'smoke' (VIT_PROFILE)
+    device: torch.device  # cuda if present, else cpu
+    data: Path           # datasets, decode caches and runs: $VIT_DATA, else data/
+    figures: Path        # where figures are saved (figures/ in the full profile only)
+    downloads: bool      # whether torchvision and torch.hub may download (full profile only)
+
+
+def setup() -> Setup:
+    """A notebook's first call: picks the profile, the device and the folders, prints them in one
+    line (describe) and returns them."""
+    device = get_device()
+    chosen = Setup(get_profile(), device, data_dir(), figures_dir(), downloads_allowed())
+    describe(device)
+    return chosen
 
 
 def data_dir() -> Path:

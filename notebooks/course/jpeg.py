@@ -2,7 +2,8 @@
 quantisation tables a file carries, and how its colour (chroma) was subsampled.
 
 The CIFAR-10 copy this repository trains on is JPEG, not CIFAR-10's own pixels; notebook 06
-prints `survey(<data>/cifar10/train)` beside its comparison with seed 003's published number.
+prints `survey(<data>/cifar10/train)` beside its comparison with the number published by tintn's
+vision-transformer-from-scratch.
 Pillow does the reading; the quality is found by encoding a blank image at every IJG quality
 1-100 with Pillow (libjpeg's tables) and matching the tables, so no table is written out here.
 """

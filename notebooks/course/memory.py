@@ -21,7 +21,7 @@ compute capability 8.0). For ViT-B/16 at 224 px the measured activations come to
 count 34 for a 16-bit transformer block with dropout (2 of the 34 are its masks, which ViT-B/16
 has none of) and without the attention scores, which a fused kernel does not keep; under
 autocast the residual stream, which LayerNorm saves, stays float32, so this measures more.
-course.gpu_check records the real peak beside this estimate.
+tools/gpu_check.py records the real peak beside this estimate.
 """
 from __future__ import annotations
 

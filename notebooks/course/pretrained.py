@@ -6,7 +6,7 @@
 The smoke profile never downloads, so it always gets None. In the full profile, weights
 already in torch's hub cache load without a network; otherwise a reachability probe makes an
 offline machine give up within seconds. Every None comes with one printed line that says
-why and what the notebook does instead, except in a rehearsal on fakes (course.rehearsal),
+why and what the notebook does instead, except in a rehearsal on fakes (tools/rehearsal.py),
 where a failed load is an error: there the reader's path must run, not the fallback.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def load_or_none(what: str, load: Callable[[], T], url: str, fallback: str, cach
             check_reachable(url, f"{what} need a network connection")
         return load()
     except (OSError, RuntimeError) as error:  # DataUnavailableError and URLError are OSErrors
-        if env.fakes_in_use():  # a rehearsal (course.rehearsal) must take the reader's path, not the fallback
+        if env.fakes_in_use():  # a rehearsal (tools/rehearsal.py) must take the reader's path, not the fallback
             raise RuntimeError(f"rehearsal on fakes: {what} failed to load, which would send a reader "
                                f"to the fallback ({fallback})") from error
         print(f"{what} are UNAVAILABLE ({type(error).__name__}: {error}) -> {fallback}")
@@ -57,13 +57,11 @@ def imagenet_vit_b16(fallback: str):
                          weights.url, fallback, cached=in_hub_cache(weights.url))
     if model is not None and is_fake(weights.url):
         print(f"RANDOM WEIGHTS: {Path(weights.url).name} in {torch.hub.get_dir()} is a fake written for a "
-              f"rehearsal (course.fakes), not ImageNet weights: nothing this model predicts means anything")
+              f"rehearsal (tools/fakes.py), not ImageNet weights: nothing this model predicts means anything")
     return model
 
 
 def is_fake(url: str) -> bool:
-    """Whether the hub-cache file behind `url` is one of course.fakes' random stand-ins."""
-    from . import fakes
-
+    """Whether the hub-cache file behind `url` is one of tools/fakes.py's random stand-ins."""
     folder = Path(torch.hub.get_dir()) / "checkpoints"
-    return any(line.startswith(Path(url).name + ":") for line in fakes.described(folder))
+    return any(line.startswith(Path(url).name + ":") for line in env.fakes_described(folder))

@@ -1,302 +1,257 @@
-"""Run, record and export the named training recipes of `course.recipe_book`, the same way
-from a notebook or a shell.
+"""The recipe book: every named training recipe of the series, defined once (model config,
+training config, augmentation, data selection), the helpers that read or compare recipes, and
+the one naming rule of a run's files. `course.runs` runs, records and exports them; notebooks
+and the command line share these definitions.
 
     python -m course.recipes list
-    python -m course.recipes run seed-003 --out ~/vit-runs/seed-003 --threads 1
-    python -m course.recipes export --run ~/vit-runs/seed-003      # name: the run's recipe
+    python -m course.recipes run tintn --out ~/vit-runs/tintn --threads 1
+    python -m course.recipes export --run ~/vit-runs/tintn      # name: the run's recipe (+ -seed<n>)
 
-`run` trains to completion with a progress bar, resumes after a kill (run it again with
-the same --out), and writes checkpoint.pt, history.json and record.json into --out.
-`export` copies the finished weights (float32, ~0.5 MB for the seed model) and the record
-into data/checkpoints/, where the notebooks and CI find them. Select recipes on the
-validation split a recipe carves from train; test accuracy is measured once, at the end.
+Recipes named after a source project (`tintn`, `transfer-mbastola`) reproduce that project's
+own recipe: tintn's vision-transformer-from-scratch
+(https://github.com/tintn/vision-transformer-from-scratch) and the fine-tuning of mbastola's
+"Vision Transformer (ViT) for Image Classification" in neural-nets-in-python
+(https://github.com/mbastola/neural-nets-in-python). Renamed recipes keep loading under their
+old names (RENAMED).
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import os
-import platform
-import subprocess
-import time
-from dataclasses import asdict, replace
-from pathlib import Path
+from dataclasses import dataclass, fields, replace
 
-import torch
-
-from vit_core import ViT
+from vit_core import ViT, ViTConfig
 from vit_core import augment as aug
-from vit_core.data import TensorLoader, load_tensors, source_name, subset, train_val_split
-from vit_core.train import TrainConfig, evaluate, fit, freeze_all_but_last, replace_head
+from vit_core.data import CIFAR10_MEAN, CIFAR10_STD
+from course.stn import STNClassifier, STNConfig
+from vit_core.train import TrainConfig
 
-from course.recipe_book import (AUGMENTS, CAT_DOG, CAT_DOG_SIZES, FIRST_FIVE, LAST_FIVE, NORMALIZE,  # noqa: F401
-                                NOT_CAT_DOG, RECIPES, SEED_MODEL, Recipe, config_from_dict, differences,
-                                make_model, recipe_of, scaled_down, seed_names)
-
-REPO = Path(__file__).resolve().parents[2]
-CHECKPOINTS = REPO / "data" / "checkpoints"
+from course.cnn import ResNet, ResNetConfig
 
 
-# ---------------------------------------------------------------- data and model
-
-def loaders(recipe: Recipe, data_root, device=None, seed: int = 0) -> dict[str, TensorLoader]:
-    """{'train', 'val' (when the recipe carves one), 'test'} loaders for the recipe's data."""
-    images, labels = load_tensors("cifar10", "train", data_root)
-    test_images, test_labels = load_tensors("cifar10", "test", data_root)
-    if recipe.classes is not None:
-        images, labels = subset(images, labels, classes=recipe.classes)
-        test_images, test_labels = subset(test_images, test_labels, classes=recipe.classes)
-    splits = {}
-    if recipe.val_per_class:
-        images, labels, *splits["val"] = train_val_split(images, labels, recipe.val_per_class)
-    if recipe.train_per_class is not None:
-        images, labels = subset(images, labels, per_class=recipe.train_per_class, seed=seed)
-    splits["train"], splits["test"] = (images, labels), (test_images, test_labels)
-    mean, std = NORMALIZE[recipe.normalize]
-    mix = aug.mixup_or_cutmix(recipe.model.num_classes) if recipe.mix else None
-    return {name: TensorLoader(*tensors, batch_size=recipe.batch_size if name == "train" else 500,
-                               train=name == "train", augment=AUGMENTS[recipe.augment]() if name == "train" else False,
-                               mix=mix if name == "train" else None, mean=mean, std=std, device=device, seed=seed)
-            for name, tensors in splits.items()}
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    about: str                              # one line: what it is and where it comes from
+    model: ViTConfig | STNConfig | ResNetConfig  # the model class follows the config's type
+    train: TrainConfig
+    batch_size: int
+    augment: str = "crop_flip"              # key of AUGMENTS: what each training image goes through
+    mix: bool = False                       # MixUp or CutMix per batch (soft targets)
+    normalize: str = "cifar10"              # 'cifar10' (its channel mean/std) | 'half' (mean = std = 0.5)
+    classes: tuple[int, ...] | None = None  # CIFAR-10 labels kept (relabelled 0..k-1 in this order)
+    train_per_class: int | None = None      # images per class kept for training (after the val split)
+    val_per_class: int = 0                  # validation images per class carved from train; 0 = none
+    init_from: str | None = None            # recipe whose exported weights initialise the model
+    trainable_blocks: int | None = None     # fine-tuning: train only the last k blocks (+ head); None = all
+    train_norm: bool = True                 # fine-tuning: whether the final LayerNorm trains
+    zero_head: bool = True                  # fine-tuning: the new head starts at zero (else nn.Linear's init)
+    keep_best: bool = False                 # test the weights of the best validation epoch, not the last
+    reference: str = ""                     # the figure this recipe is compared with, and its source
 
 
-def build_model(recipe: Recipe, seed: int = 0) -> ViT:
-    """The recipe's model: fresh (initialised from `seed`, the caller's RNG left alone), or
-    initialised from another recipe's exported weights."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = make_model(recipe.model)
-    if recipe.init_from is None:
-        return model
-    model = load_exported(recipe.init_from)
-    model.config = replace(model.config, cls_only_last_block=recipe.model.cls_only_last_block)
-    with torch.random.fork_rng(devices=[]):  # a default-init head is drawn from `seed` too
-        torch.manual_seed(seed)
-        replace_head(model, recipe.model.num_classes, zero_init=recipe.zero_head)
-    if recipe.trainable_blocks is not None:
-        freeze_all_but_last(model, recipe.trainable_blocks, train_norm=recipe.train_norm)
-    return model
+AUGMENTS = {
+    "none": lambda: False,
+    "crop_flip": lambda: True,              # batched pad-4 crop + flip (vit_core.augment.random_crop_flip)
+    "tintn": aug.flip_resized_crop,         # flip + RandomResizedCrop(0.8-1.0), as tintn's data.py
+    "flip_rotate": aug.flip_rotate,         # mbastola's flip + RandomRotation(10)
+    "trivialaugment": aug.trivial_augment_crop_flip,
+    "randaugment": aug.rand_augment_crop_flip,
+}
+NORMALIZE = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "half": ((0.5,) * 3, (0.5,) * 3)}
+
+# The series' tiny ViT (4 blocks, width 48), with the CLS-only last block: same maths, 1.27x faster on CPU
+TINY_MODEL = ViTConfig.cifar10_tiny(cls_only_last_block=True)
+CAT_DOG = (3, 5)                        # CIFAR-10 labels of cat and dog: notebook 09's task
+NOT_CAT_DOG = (0, 1, 2, 4, 6, 7, 8, 9)  # the 8 other classes: notebook 09's pretraining data
+CAT_DOG_SIZES = (250, 1000, 4500)       # training images per class in 09's sweep (4,500 = all but val)
+FIRST_FIVE, LAST_FIVE = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)  # notebook 08's stand-in: pretrain, then transfer
+TRANSFER_EPOCHS = 5                     # notebook 08's arms: mbastola's 5 epochs, the same for every arm
+CAT_DOG_STEPS = 1000                    # optimizer steps per cat-vs-dog run, the same for every arm and size
+STN_TRAIN = TrainConfig(epochs=50, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, warmup_epochs=0,
+                        schedule="constant", label_smoothing=0.0, grad_clip=None)  # notebook 12, both arms
 
 
-# ---------------------------------------------------------------- run, record, export
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=40"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+def make_model(config):
+    """A fresh model for a config: STNClassifier, ResNet or ViT, by the config's type."""
+    if isinstance(config, ResNetConfig):
+        return ResNet(config)
+    return STNClassifier(config) if isinstance(config, STNConfig) else ViT(config)
 
 
-def hardware(history=()) -> str:
-    """The machine, and the torch CPU threads of each stretch of epochs in `history` (a run
-    resumed with another --threads used both), else the threads now."""
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    model = platform.processor() or platform.machine()
-    try:  # Linux names the CPU model here; platform.processor() is often empty
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU {model} ({os.cpu_count()} cores), {_threads(history)}"
+def config_from_dict(d: dict):
+    """The model config a record or an export holds (JSON turns tuples into lists)."""
+    if "widths" in d:
+        return ResNetConfig(**d)
+    if "spatial_transformer" in d:
+        return STNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return ViTConfig(**d)
 
 
-def _threads(history) -> str:
-    """'2 torch thread(s)', or 'torch thread(s): 1 (epochs 1-15), then 2 (epochs 16-100)'."""
-    counts = [h.get("threads") or torch.get_num_threads() for h in history] or [torch.get_num_threads()]
-    stretches = []  # [threads, first epoch, last epoch]
-    for epoch, n in enumerate(counts, start=1):
-        if stretches and stretches[-1][0] == n:
-            stretches[-1][2] = epoch
-        else:
-            stretches.append([n, epoch, epoch])
-    if len(stretches) == 1:
-        return f"{counts[0]} torch thread(s)"
-    return "torch thread(s): " + ", then ".join(f"{n} (epochs {a}-{b})" for n, a, b in stretches)
+
+def _transfer(arm: str) -> "Recipe":
+    """One arm of notebook 08's stand-in on CIFAR-10 classes 5-9: mbastola's fine-tuning
+    recipe, a better one, or the same model from scratch; same data and epochs, best
+    validation epoch tested."""
+    mbastola = arm == "mbastola"
+    train = (TrainConfig(epochs=TRANSFER_EPOCHS, lr=1e-3, optimizer="adam", weight_decay=0.0, schedule="constant",
+                         warmup_epochs=0, label_smoothing=0.0, grad_clip=None) if mbastola else
+             TrainConfig(epochs=TRANSFER_EPOCHS, lr=1e-3, weight_decay=0.05, warmup_epochs=0.5, label_smoothing=0.1))
+    about = {"mbastola": "from cifar5-backbone, mbastola's fine-tuning: last 3 blocks + a default-init head train, final LayerNorm frozen, "
+                        "Adam 1e-3 constant, flip + rotation 10, batch 64",
+             "improved": "from cifar5-backbone, every block trains, zero-init head, AdamW 1e-3 warmup + cosine, smoothing 0.1, pad-crop + flip",
+             "scratch": "the improved recipe from random weights"}[arm]
+    return Recipe(f"transfer-{arm}", f"notebook 08 stand-in on CIFAR-10 classes 5-9, {about}",
+                  replace(TINY_MODEL, num_classes=5), train, batch_size=64,
+                  augment="flip_rotate" if mbastola else "crop_flip", classes=LAST_FIVE, val_per_class=500,
+                  init_from=None if arm == "scratch" else "cifar5-backbone", trainable_blocks=3 if mbastola else None,
+                  train_norm=not mbastola, zero_head=not mbastola, keep_best=True,
+                  reference="mbastola's neural-nets-in-python (ViT-B/16 ImageNet-1k, CIFAR-100 at 224 px): "
+                            "its real task, not this stand-in")
 
 
-class KeepBest:
-    """fit's on_epoch_end: save the weights of the best validation epoch to best.pt (on disk,
-    so a resumed run remembers them). `run_id` names the run; a best.pt left by another run
-    in the same folder (another seed or config) is ignored and overwritten."""
-
-    def __init__(self, out_dir: Path, run_id: str):
-        self.path, self.run_id = out_dir / "best.pt", run_id
-        saved = torch.load(self.path, weights_only=True) if self.path.is_file() else {}
-        self.best = saved["val_acc"] if saved.get("run_id") == run_id else -1.0
-
-    def __call__(self, model, entry: dict):
-        if entry["test_acc"] > self.best:  # fit's 'test_acc' is measured on the loader it was given: val here
-            self.best = entry["test_acc"]
-            torch.save({"model": model.state_dict(), "val_acc": self.best, "epoch": entry["epoch"],
-                        "run_id": self.run_id}, self.path)
+def _cat_dog(arm: str, per_class: int) -> "Recipe":
+    """One arm of notebook 09's sweep: the same model, data and budget, from scratch or from
+    catdog-backbone; the weights of the best validation epoch are tested."""
+    epochs = round(CAT_DOG_STEPS / (2 * per_class // 64))  # about CAT_DOG_STEPS steps of 64 images
+    return Recipe(f"catdog-{arm}-{per_class}", f"cat vs dog, {per_class} train images per class, {arm}",
+                  replace(TINY_MODEL, num_classes=2),
+                  TrainConfig(epochs=epochs, lr=1e-3, weight_decay=0.05, warmup_epochs=epochs / 20),
+                  batch_size=64, classes=CAT_DOG, train_per_class=per_class, val_per_class=500,
+                  init_from="catdog-backbone" if arm == "pretrained" else None, keep_best=True,
+                  reference="~64% validation from scratch (the ViTCatsVDogs project, cats vs dogs, 224 px)")
 
 
-def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, data_root, commit, extra) -> dict:
-    return {"recipe": recipe.name, "about": recipe.about, "seed": config.seed,
-            "config": {"model": asdict(model.config), "train": asdict(config),
-                       **{k: v for k, v in asdict(recipe).items() if k not in ("name", "about", "model", "train")}},
-            "params": sum(p.numel() for p in model.parameters()),
-            "train_images": len(data["train"].labels), "val_images": len(data["val"].labels) if "val" in data else 0,
-            "test_images": len(data["test"].labels), "test_acc": test["acc"], "test_loss": test["loss"],
-            "curves_on": "val" if "val" in data else "test", "history": history,
-            "train_seconds": sum(h["seconds"] for h in history), "hardware": hardware(history), "torch": torch.__version__,
-            "data": source_name("cifar10", data_root), "git_commit": commit, "reference": recipe.reference,
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
+LADDER_EPOCHS = 10  # every rung of the small-data ladder trains this many epochs
 
 
-def _claim(out_dir: Path, run_id: str) -> None:
-    """Mark out_dir as this run's folder; a folder left by another run (another seed, a
-    changed recipe) is emptied first, so nothing of that run is resumed or reported."""
-    marker = out_dir / "run_id.json"
-    if marker.is_file() and marker.read_text() != run_id:
-        print(f"{out_dir} holds another run (its recipe or seed differ): starting afresh")
-        for name in ("checkpoint.pt", "best.pt", "history.json", "record.json"):
-            (out_dir / name).unlink(missing_ok=True)
-    marker.write_text(run_id)
+def _ladder() -> list["Recipe"]:
+    """The small-data ladder: improved-cpu's training recipe at LADDER_EPOCHS epochs, one model
+    change added per rung, and a ResNet of similar size on the same budget."""
+    train = TrainConfig(epochs=LADDER_EPOCHS, lr=3e-3, weight_decay=0.05, warmup_epochs=1,
+                        label_smoothing=0.1, grad_clip=1.0)
+    conv = replace(TINY_MODEL, stem="conv")
+    seq = replace(conv, pool="seq", cls_only_last_block=False)
+    rungs = [("1-vit", "the tiny ViT: 4x4 linear patches, CLS token, learned positions", TINY_MODEL),
+             ("2-conv-stem", "+ a convolutional tokenizer (two 3x3 conv + max-pool layers)", conv),
+             ("3-seq-pool", "+ sequence pooling instead of the CLS token", seq),
+             ("4-sincos", "+ fixed 2-D sin-cos positions instead of learned ones",
+              replace(seq, pos="sincos")),
+             ("cnn", "a ResNet (torchvision BasicBlocks, widths 16/32/64, 2 blocks a stage)",
+              ResNetConfig())]
+    return [Recipe(f"ladder-{key}", f"small-data ladder, {LADDER_EPOCHS} epochs: {about}; "
+                   "improved-cpu's AdamW 3e-3, wd 0.05, warmup 1 + cosine, smoothing 0.1, crop + flip",
+                   model, train, batch_size=256, val_per_class=500,
+                   reference="CCT (arXiv 2104.05704): 80% CIFAR-10 in < 30 min on a 12-core CPU")
+            for key, about, model in rungs]
 
 
-def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress: bool = True) -> tuple[ViT, dict]:
-    """Train `recipe` (resuming from out_dir if it holds a checkpoint), test once, write
-    record.json; returns the tested model and its record."""
-    commit = git_commit()  # the code this process runs: read now, not after hours of work on the tree
-    out_dir = Path(out_dir).expanduser()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = loaders(recipe, data_root, device, seed)
-    model = build_model(recipe, seed)
-    config = replace(recipe.train, seed=seed)
-    run_id = json.dumps({"recipe": asdict(recipe) | {"about": ""}, "train": asdict(config)}, sort_keys=True, default=str)
-    _claim(out_dir, run_id)
-    keep = KeepBest(out_dir, run_id) if recipe.keep_best else None
-    # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
-    # (their recipes are fixed, nothing is selected on those curves).
-    history = fit(model, data["train"], data.get("val", data["test"]), config, out_dir=out_dir, resume=True,
-                  device=device, progress=progress, on_epoch_end=keep)
-    extra = {}
-    if keep is not None:
-        best = torch.load(keep.path, weights_only=True)
-        model.load_state_dict(best["model"])
-        extra = {"selected_epoch": best["epoch"], "selected_val_acc": best["val_acc"]}
-    test = evaluate(model, data["test"])
-    extra["test_acc_flip_tta"] = evaluate(model, data["test"], flip=True)["acc"]  # beside, never instead
-    record = _record(recipe, config, model, data, history, test, data_root, commit, extra)
-    (out_dir / "record.json").write_text(json.dumps(record, indent=1))
-    print(f"{recipe.name} seed {seed}: test accuracy {test['acc']:.2%} after {len(history)} epochs, "
-          f"{record['train_seconds'] / 60:.1f} min of training on {record['hardware']}")
-    return model, record
+# Old recipe names, kept loadable: a record, a shipped file or a call may still use them.
+RENAMED = {"seed-003": "tintn", "transfer-seed001": "transfer-mbastola"}
 
 
-def shipped(name: str, dest: Path = CHECKPOINTS) -> tuple[ViT, dict] | None:
-    """(model, record) of the shipped checkpoint `name`, or None when it is not in dest."""
-    if not (dest / f"{name}.pt").is_file() or not (dest / f"{name}.json").is_file():
-        return None
-    return load_exported(name, dest), json.loads((dest / f"{name}.json").read_text())
+def current_name(name: str) -> str:
+    """A recipe or run name under its recipe's current name: an old name (RENAMED), alone or
+    followed by '-seed<n>', becomes the new one with the same suffix."""
+    for old, new in RENAMED.items():
+        if name == old or name.startswith(old + "-"):
+            return new + name[len(old):]
+    return name
 
 
-def record(name: str, dest: Path = CHECKPOINTS) -> dict | None:
-    """The JSON record data/checkpoints/<name>.json (shipped with or without its weights), or None."""
-    path = dest / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def run_name(recipe: str, seed: int = 0) -> str:
+    """The name of one run's files and folders: the recipe's name for seed 0, else
+    '<recipe>-seed<seed>' (the suffix is the random seed)."""
+    return current_name(recipe) + (f"-seed{seed}" if seed else "")
 
 
-def load_or_train(recipe: Recipe, retrain: bool, data_root, device=None, seed: int = 0) -> tuple[ViT, dict]:
-    """The shipped checkpoint of `recipe` unless `retrain` (or none is shipped); otherwise
-    train it into <data_root>/runs/<name>-seed<seed>/ (resumable: run the cell again)."""
-    name = recipe.name + (f"-seed{seed}" if seed else "")
-    found = None if retrain else shipped(name)
-    if found is not None:
-        return found
-    return run(recipe, Path(data_root) / "runs" / f"{recipe.name}-seed{seed}", data_root, seed=seed, device=device)
+class RecipeBook(dict):
+    """{name: Recipe}; an old name (RENAMED) finds the renamed recipe."""
+
+    def __missing__(self, name):
+        if current_name(name) != name:
+            return self[current_name(name)]
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        return self[name] if current_name(name) in self else default
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+RECIPES = RecipeBook({r.name: r for r in [
+    Recipe("tintn", "the tiny ViT as tintn's vision-transformer-from-scratch ran it: its model (no final LayerNorm, N(0, 0.02) init, tanh "
+           "GELU), AdamW 1e-2, wd 1e-2 on every tensor, constant lr, batch 256, flip + resized crop, 100 epochs",
+           replace(TINY_MODEL, final_norm=False, gelu="tanh", init="normal"),
+           TrainConfig(epochs=100, lr=1e-2, weight_decay=1e-2, decay_all=True, optimizer="adamw", warmup_epochs=0,
+                       schedule="constant", label_smoothing=0.0, grad_clip=None),
+           batch_size=256, augment="tintn", normalize="half",
+           reference="75.5% test after 100 epochs (tintn's vision-transformer-from-scratch README)"),
+    Recipe("improved-cpu", "the tiny ViT, trained well in 90 CPU minutes on 2 threads: AdamW 3e-3, wd 0.05, warmup 3 "
+           "+ cosine, label smoothing 0.1, pad-crop + flip, 70 epochs, 45k train / 5k val", TINY_MODEL,
+           TrainConfig(epochs=70, lr=3e-3, weight_decay=0.05, warmup_epochs=3, label_smoothing=0.1, grad_clip=1.0),
+           batch_size=256, augment="crop_flip", val_per_class=500,
+           reference="goal >= 80% test in <= 90 min on 2 CPU threads"),
+    Recipe("catdog-backbone", "notebook 09's backbone: the tiny ViT trained on the 8 CIFAR-10 classes other than "
+           "cat and dog (36,800 train / 3,200 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
+           replace(TINY_MODEL, num_classes=8),
+           TrainConfig(epochs=25, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
+           batch_size=256, classes=NOT_CAT_DOG, val_per_class=400),
+    *[_cat_dog(arm, n) for n in CAT_DOG_SIZES for arm in ("scratch", "pretrained")],
+    replace(_cat_dog("scratch", CAT_DOG_SIZES[-1]), name="catdog-scratch-long",
+            about=f"cat vs dog from scratch, {CAT_DOG_SIZES[-1]} train images per class, 4x the sweep's steps",
+            train=replace(_cat_dog("scratch", CAT_DOG_SIZES[-1]).train, epochs=28, warmup_epochs=1.4)),
+    Recipe("cifar5-backbone", "notebook 08's stand-in backbone: the tiny ViT trained on CIFAR-10 classes 0-4 "
+           "(22,500 train / 2,500 val), AdamW 2e-3, warmup 2 + cosine, smoothing 0.1, crop + flip",
+           replace(TINY_MODEL, num_classes=5),
+           TrainConfig(epochs=30, lr=2e-3, weight_decay=0.05, warmup_epochs=2, label_smoothing=0.1),
+           batch_size=256, classes=FIRST_FIVE, val_per_class=500),
+    *[_transfer(arm) for arm in ("mbastola", "improved", "scratch")],
+    Recipe("gpu-06", "notebook 06 on one GPU (python -m tools.gpu_check; not run yet): 384-dim, 7 blocks, 12 heads, "
+           "MLP 768, drop-path 0.1; AdamW 2e-3, wd 0.05, warmup 5 + cosine, smoothing 0.1, crop + flip + "
+           "MixUp/CutMix, batch 512, 100 epochs", replace(TINY_MODEL, dim=384, depth=7, heads=12, mlp_dim=768, drop_path=0.1),
+           TrainConfig(epochs=100, lr=2e-3, weight_decay=0.05, warmup_epochs=5, label_smoothing=0.1),
+           batch_size=512, mix=True, reference="goal >= 90% test in <= 10 min on one GPU, <= 10 M params (issue 11)"),
+    *[Recipe(f"stn-{arm}", f"notebook 12: EVA6's small CNN {arm} a spatial transformer in front; SGD 0.01, "
+             "momentum 0.9, constant, batch 256, no augmentation, 50 epochs, 45k train / 5k val",
+             STNConfig(spatial_transformer=arm == "with"), STN_TRAIN, batch_size=256, augment="none",
+             val_per_class=500, reference="60.18% test after epoch 50 (the log of EVA6 Session 12 by Neha Mittal and "
+             "Vivek Chaudhary; its README calls it 'Train Accuracy')") for arm in ("with", "without")],
+    *_ladder(),
+]})
 
 
-def export(run_dir, name: str | None = None, dest: Path = CHECKPOINTS, weights: bool = True) -> Path:
-    """Copy a finished run's record into dest/<name>.json and, unless weights=False (a run
-    whose numbers are shown but whose model is never loaded), its weights (state dict +
-    model config, float32) into dest/<name>.pt; the record gains the weights' sha256."""
-    run_dir = Path(run_dir).expanduser()
-    record = json.loads((run_dir / "record.json").read_text())
-    name = name or record["recipe"] + (f"-seed{record['seed']}" if record["seed"] else "")
-    dest.mkdir(parents=True, exist_ok=True)
-    if weights:
-        weights_file = run_dir / ("best.pt" if (run_dir / "best.pt").is_file() else "checkpoint.pt")
-        blob = torch.load(weights_file, map_location="cpu", weights_only=True)
-        torch.save({"model": blob["model"], "config": record["config"]["model"]}, dest / f"{name}.pt")
-        record["weights"], record["sha256"] = f"{name}.pt", sha256(dest / f"{name}.pt")
-    (dest / f"{name}.json").write_text(json.dumps(record, indent=1))
-    return dest / f"{name}.json"
+# ---------------------------------------------------------------- reading recipes
+
+def scaled_down(recipe: Recipe, epochs: int = 2, steps: int = 20, train_per_class: int = 200) -> Recipe:
+    """The same recipe on a budget that only checks the code runs and learns (the smoke
+    profile): a few steps per epoch, a few images per class. Its numbers are not results."""
+    per_class = min(train_per_class, recipe.train_per_class or train_per_class)
+    warmup = min(recipe.train.warmup_epochs, epochs / 4)
+    return replace(recipe, name=f"{recipe.name}-scaled-down", train_per_class=per_class,
+                   train=replace(recipe.train, epochs=epochs, max_steps_per_epoch=steps, warmup_epochs=warmup))
 
 
-def load_exported(name: str, dest: Path = CHECKPOINTS) -> ViT:
-    """A shipped model by name (data/checkpoints/<name>.pt), loaded with weights_only=True."""
-    path = dest / f"{name}.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"no exported weights at {path}: run `python -m course.recipes run {name} --out DIR` "
-                                f"and `python -m course.recipes export --run DIR` first")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    model = make_model(config_from_dict(blob["config"]))
-    model.load_state_dict(blob["model"])
-    return model
+def differences(a: Recipe, b: Recipe) -> list[tuple[str, object, object]]:
+    """(setting, value in a, value in b) for every field of two recipes, their TrainConfigs and
+    their model configs that differs (name, description and reference left out)."""
+    rows = []
+    for part_a, part_b, prefix in ((a, b, ""), (a.train, b.train, "train."), (a.model, b.model, "model.")):
+        for f in fields(part_a):
+            va, vb = getattr(part_a, f.name), getattr(part_b, f.name)
+            if f.name not in ("name", "about", "train", "model", "reference") and va != vb:
+                rows.append((prefix + f.name, va, vb))
+    return rows
 
 
-def verify(name: str, data_root, dest: Path = CHECKPOINTS, device=None) -> tuple[float, float]:
-    """(recorded, measured) test accuracy of the shipped checkpoint `name` on the test set on
-    disk: CI asserts they agree to 0.2 points."""
-    record = json.loads((dest / f"{name}.json").read_text())
-    if sha256(dest / record["weights"]) != record["sha256"]:
-        raise ValueError(f"{dest / record['weights']} does not match the sha256 in its record")
-    model = load_exported(name, dest)
-    test = loaders(recipe_of(record), data_root, device, record["seed"])["test"]
-    return record["test_acc"], evaluate(model, test)["acc"]
+def recipe_of(record: dict) -> Recipe:
+    """The Recipe a record was made with, rebuilt from the record itself (not from RECIPES,
+    which may have changed since)."""
+    cfg = dict(record["config"])
+    fields = {k: v for k, v in cfg.items() if k in Recipe.__dataclass_fields__ and k not in ("model", "train")}
+    classes = fields.get("classes")
+    fields["classes"] = tuple(classes) if classes is not None else None
+    return Recipe(name=current_name(record["recipe"]), about=record["about"], model=config_from_dict(cfg["model"]),
+                  train=TrainConfig(**cfg["train"]), **fields)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course.recipes", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="name and description of every recipe")
-    go = sub.add_parser("run", help="train a recipe to completion (resumes from --out)")
-    go.add_argument("name", choices=sorted(RECIPES))
-    go.add_argument("--out", required=True, help="run folder (outside the repository is best)")
-    go.add_argument("--data", default=str(REPO / "data"), help="data root holding cifar10/{train,test}")
-    go.add_argument("--seed", type=int, default=0)
-    go.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    go.add_argument("--device", default=None)
-    sw = sub.add_parser("sweep", help="run every recipe whose name starts with a PREFIX, for each seed, in turn")
-    sw.add_argument("prefix", nargs="+")
-    sw.add_argument("--out", required=True, help="parent folder: one run folder <name>-seed<k> per run")
-    sw.add_argument("--data", default=str(REPO / "data"))
-    sw.add_argument("--seeds", type=int, nargs="+", default=[0])
-    sw.add_argument("--threads", type=int, default=None)
-    ex = sub.add_parser("export", help="copy a finished run into data/checkpoints/")
-    ex.add_argument("--run", required=True)
-    ex.add_argument("--name", default=None)
-    ex.add_argument("--record-only", action="store_true", help="the JSON record without the weights")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        for recipe in RECIPES.values():
-            print(f"{recipe.name:16} {recipe.about}")
-    elif args.command == "run":
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        run(RECIPES[args.name], args.out, args.data, seed=args.seed, device=args.device)  # prints its result
-    elif args.command == "sweep":
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        names = [n for n in RECIPES if n.startswith(tuple(args.prefix))]
-        for name in names:
-            for seed in args.seeds:
-                folder = Path(args.out).expanduser() / f"{name}-seed{seed}"
-                if not (folder / "record.json").is_file():  # finished runs are skipped: a sweep resumes
-                    run(RECIPES[name], folder, args.data, seed=seed, progress=False)
-    else:
-        print(export(args.run, args.name, weights=not args.record_only))
+if __name__ == "__main__":  # `python -m course.recipes ...`: the command line lives with the runs
+    from course.runs import main
 
-
-if __name__ == "__main__":
     main()

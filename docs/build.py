@@ -1,7 +1,7 @@
 """Build the series' website from the committed, executed notebooks (nothing is re-executed).
 
-    python notebooks/course/site/build.py            # writes _site/ (git-ignored)
-    python notebooks/course/site/build.py --out DIR  # anywhere else
+    python docs/build.py            # writes _site/ (git-ignored)
+    python docs/build.py --out DIR  # anywhere else
 
 What it does, offline:
 1. stages a Sphinx source tree in a temporary folder that mirrors the repository:
@@ -34,8 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]                      # notebooks/course/site -> repository root
+from course.env import ROOT                 # the repository root, defined once (course.env)
+
+HERE = Path(__file__).resolve().parent      # docs/: this script, conf.py, templates, static files
 DEFAULT_OUT = ROOT / "_site"
 MARKER = ".vit-notebooks-site"              # written into the output; only such a folder is replaced
 
@@ -196,7 +197,7 @@ def replace_output(html: Path, out: Path) -> None:
     sources = out / "_sources"  # empty: html_copy_source is off
     if sources.is_dir() and not any(sources.iterdir()):
         sources.rmdir()
-    (out / MARKER).write_text("built by notebooks/course/site/build.py; replaced by the next build\n")
+    (out / MARKER).write_text("built by docs/build.py; replaced by the next build\n")
 
 
 def build(out: Path = DEFAULT_OUT, keep: Path | None = None) -> Path:

@@ -1,9 +1,9 @@
 """A reader's full-profile run, rehearsed offline: the notebooks' full-profile code on fakes.
 
-    python -m course.rehearsal                    # every notebook with a full-profile branch
-    python -m course.rehearsal 08 09 --keep /tmp/rehearsal
+    python -m tools.rehearsal                    # every notebook with a full-profile branch
+    python -m tools.rehearsal 08 09 --keep /tmp/rehearsal
 
-It writes format-true fakes (course.fakes: CIFAR-100, Oxford-IIIT Pet, ViT-B/16 weights for
+It writes format-true fakes (tools.fakes: CIFAR-100, Oxford-IIIT Pet, ViT-B/16 weights for
 torch.hub, Google's npz and the HuggingFace Hub) into a temporary folder, links the CIFAR-10
 copy of the data folder in, converts each notebook's .py source into a fresh .ipynb and runs
 it through nbval (cells must run, outputs are not compared) with
@@ -30,7 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import env, fakes
+from course import env
+
+from tools import fakes
 
 NOTEBOOKS = env.ROOT / "notebooks"
 # Notebooks whose full profile takes a branch the smoke profile never runs (downloads,
@@ -41,7 +43,7 @@ FULL_BRANCH = ("05", "07", "08", "09", "10", "11")
 CELL_TIMEOUT_S = 600
 
 STARTUP = '''\
-# Written by course.rehearsal into a temporary IPYTHONDIR: it runs in rehearsal kernels only.
+# Written by tools/rehearsal.py into a temporary IPYTHONDIR: it runs in rehearsal kernels only.
 import os as _os
 import socket as _socket
 

@@ -1,14 +1,14 @@
-"""Everything this project needs a GPU for, in one command: `python -m course.gpu_check`.
+"""Everything this project needs a GPU for, in one command: `python -m tools.gpu_check`.
 
-    python -m course.gpu_check                       # on a CUDA machine: all three parts, ~8 minutes
-    python -m course.gpu_check --readme              # then put its table into README.md
-    python -m course.gpu_check --device cpu --tiny --out /tmp/check.json   # the CPU test of this script
+    python -m tools.gpu_check                       # on a CUDA machine: all three parts, ~8 minutes
+    python -m tools.gpu_check --readme              # then put its table into README.md
+    python -m tools.gpu_check --device cpu --tiny --out /tmp/check.json   # the CPU test of this script
 
-1. bench: training steps of ViT-B/16 at 224 px through fit's own step (vit_core.train), fed by
-   the data path (uint8 CIFAR-10 on the device -> crop, flip, resize to 224, normalise), in
+1. bench: training steps of ViT-B/16 at 224 px (tools.bench's one ViT-B/16 timing), fed by the
+   data path (uint8 CIFAR-10 on the device -> crop, flip, resize to 224, normalise), in
    bfloat16 and in float16 with a GradScaler: images per second, the real peak memory, and
    course.memory's estimate for the same step beside it.
-2. notebooks: the fast dev run of every notebook on this device (course.rehearsal: full
+2. notebooks: the fast dev run of every notebook on this device (tools.rehearsal: full
    profile, fake data / random weights, a couple of steps per training run).
 3. recipe: `gpu-06` from course.recipes (notebook 06's GPU recipe; goal >= 90% CIFAR-10 test
    in <= 10 minutes with <= 10 M parameters), trained and tested once.
@@ -29,63 +29,36 @@ from pathlib import Path
 
 import torch
 
-from vit_core import ViT, ViTConfig
-from vit_core.data import TensorLoader, load_tensors
-from vit_core.train import RunState, TrainConfig, amp_dtype, make_optimizer, train_one_epoch
+from vit_core import ViTConfig
+from vit_core.data import load_tensors
+from vit_core.train import TrainConfig
 
-from . import env, memory, recipes, rehearsal
+from course import env, memory, recipes, runs
+from tools import bench as benchmark
+from tools import rehearsal
+from tools.results import read_section, write_section
 
 RESULTS = env.ROOT / "data" / "gpu_check.json"
-BEGIN, END = "<!-- gpu table: made by `python -m course.gpu_check --readme` -->", "<!-- end of gpu table -->"
-TINY_MODEL = ViTConfig.cifar10_seed(image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_steps(model, loader, config: TrainConfig, device: torch.device, steps: int, warmup: int = 3) -> float:
-    """Seconds for `steps` training steps of fit's own step function, after `warmup` steps."""
-    optimizer = make_optimizer(model, config, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype(device, config.amp_dtype) == torch.float16)
-    state = RunState()
-    one_pass = lambda n: train_one_epoch(model, loader, optimizer, scaler, config, lambda s: 1.0, state, 1, n)  # noqa: E731
-    one_pass(warmup)
-    _sync(device)
-    start = time.perf_counter()
-    one_pass(steps)
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def bench_one(config: ViTConfig, dtype: str, batch_size: int, steps: int, device, images) -> dict:
-    """img/s, peak memory (CUDA) and the estimate, for one model config and autocast dtype."""
-    torch.manual_seed(0)
-    model = ViT(config).to(device)
-    train = TrainConfig(amp_dtype=dtype)
-    estimate = memory.step_memory(model, config.image_size, train, memory.AMP_DTYPES[dtype])
-    loader = TensorLoader(images[:batch_size * steps], torch.zeros(batch_size * steps, dtype=torch.int64),
-                          batch_size, train=True, image_size=config.image_size, device=device)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    seconds = time_steps(model, loader, train, device, steps)
-    cuda = device.type == "cuda"
-    return {"model": f"{config.image_size} px, patch {config.patch_size}, dim {config.dim}, depth {config.depth}",
-            "dtype": dtype, "batch": batch_size, "steps": steps, "img_per_s": batch_size * steps / seconds,
-            "peak_allocated_gb": torch.cuda.max_memory_allocated(device) / memory.GB if cuda else None,
-            "peak_reserved_gb": torch.cuda.max_memory_reserved(device) / memory.GB if cuda else None,
-            "estimate_gb": estimate.peak(batch_size) / memory.GB,
-            "estimate_allocated_gb": estimate.peak(batch_size) / memory.GB - memory.OVERHEAD_GB}
+README = env.ROOT / "README.md"
+SECTION, COMMAND = "gpu table", "python -m tools.gpu_check --readme"
+# --tiny: a model small enough to test this script on a CPU in seconds (its numbers mean nothing)
+CPU_TEST_MODEL = ViTConfig.cifar10_tiny(image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64)
 
 
 def bench(device, tiny: bool, batch_size: int, steps: int) -> list[dict]:
-    """ViT-B/16 at 224 px (or TINY_MODEL) in bfloat16 and float16, with the data path."""
-    config = TINY_MODEL if tiny else ViTConfig.vit_b_16(num_classes=10, cls_only_last_block=True)
+    """ViT-B/16 at 224 px (or CPU_TEST_MODEL) in bfloat16 and float16, with the data path, timed
+    by tools.bench; course.memory's estimate of the same step beside each row."""
+    config = CPU_TEST_MODEL if tiny else ViTConfig.vit_b_16(num_classes=10, cls_only_last_block=True)
     images, _ = load_tensors("cifar10", "train", env.data_dir())
-    rows = [bench_one(config, dtype, batch_size, steps, device, images.to(device)) for dtype in ("bfloat16", "float16")]
+    rows = benchmark.vit_b16(device, config, batch_size, steps, rounds=1, models=("vit_core",),
+                             trained=("all blocks",), dtypes=("bfloat16", "float16"), images=images[:batch_size])
+    model = memory.meta_vit(config)
     for row in rows:
+        estimate = memory.step_memory(model, config.image_size, TrainConfig(amp_dtype=row["dtype"]),
+                                      memory.AMP_DTYPES[row["dtype"]])
+        row["model"] = f"{config.image_size} px, patch {config.patch_size}, dim {config.dim}, depth {config.depth}"
+        row["estimate_gb"] = estimate.peak(batch_size) / memory.GB
+        row["estimate_allocated_gb"] = row["estimate_gb"] - memory.OVERHEAD_GB
         peak = f", peak {row['peak_allocated_gb']:.2f} GB allocated" if row["peak_allocated_gb"] is not None else ""
         print(f"bench {row['model']}, {row['dtype']}, batch {row['batch']}: {row['img_per_s']:,.0f} img/s{peak}, "
               f"estimate {row['estimate_allocated_gb']:.2f} GB allocated (+{memory.OVERHEAD_GB:.0f} GB overhead)")
@@ -108,7 +81,7 @@ def notebook_times(junit: Path) -> dict[str, dict]:
 
 
 def notebooks(device, prefixes) -> dict[str, dict]:
-    """The fast dev run of the notebooks on `device` (course.rehearsal); per-notebook results."""
+    """The fast dev run of the notebooks on `device` (tools.rehearsal); per-notebook results."""
     with tempfile.TemporaryDirectory(prefix="vit-gpu-check-") as folder:
         junit = Path(folder) / "junit.xml"
         extra = {"CUDA_VISIBLE_DEVICES": ""} if device.type == "cpu" else {}
@@ -124,10 +97,10 @@ def recipe(device, tiny: bool) -> dict:
     chosen = recipes.RECIPES["gpu-06"]
     if tiny:
         small = recipes.scaled_down(chosen, epochs=1, steps=2, train_per_class=20)
-        chosen = replace(small, batch_size=16, model=replace(TINY_MODEL, cls_only_last_block=True),
+        chosen = replace(small, batch_size=16, model=replace(CPU_TEST_MODEL, cls_only_last_block=True),
                          train=replace(small.train, compile=False))
     with tempfile.TemporaryDirectory(prefix="vit-gpu-06-") as folder:
-        _, record = recipes.run(chosen, folder, env.data_dir(), device=device, progress=False)
+        _, record = runs.run(chosen, folder, env.data_dir(), device=device, progress=False)
     keep = ("recipe", "about", "params", "test_acc", "train_seconds", "hardware", "data", "reference", "git_commit")
     return {**{k: record[k] for k in keep}, "epochs": len(record["history"]),
             "final_train_loss": record["history"][-1]["train_loss"]}
@@ -142,10 +115,10 @@ def _gb(value) -> str:
 def table(results: dict | None) -> str:
     """The README's GPU section, made from the JSON (None: the script has not run on a GPU)."""
     if results is None:
-        return ("**Not run yet.** No GPU has been available to this project, so `python -m course.gpu_check` "
+        return ("**Not run yet.** No GPU has been available to this project, so `python -m tools.gpu_check` "
                 "has never run: this section holds no GPU number.")
     label = " — a TINY CPU test of the script, not a result" if results["tiny"] else ""
-    lines = [f"Measured by `python -m course.gpu_check` on {results['hardware']} (torch {results['torch']}, "
+    lines = [f"Measured by `python -m tools.gpu_check` on {results['hardware']} (torch {results['torch']}, "
              f"commit {results['git_commit'][:12]}, {results['finished']}), {results['seconds']['total']:.0f} s "
              f"in all{label}.", "",
              "| bench: training step | autocast | batch | img/s | peak memory (allocated) | estimate (allocated) |",
@@ -168,24 +141,17 @@ def load(path: Path = RESULTS) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def readme_section(readme: Path = env.ROOT / "README.md") -> str | None:
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        return None
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+def readme_section(readme: Path = README) -> str | None:
+    return read_section(readme, SECTION)
 
 
-def write_readme(results: dict | None, readme: Path = env.ROOT / "README.md") -> None:
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} has no GPU-table markers: add the lines\n{BEGIN}\n{END}")
-    head, rest = text.split(BEGIN, 1)
-    readme.write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{rest.split(END, 1)[1]}")
+def write_readme(results: dict | None, readme: Path = README) -> None:
+    write_section(readme, SECTION, table(results), COMMAND)
 
 
 def check(device: torch.device, parts, tiny: bool, batch_size: int, steps: int, prefixes) -> dict:
     """Run the chosen parts; the results as one dict (what the JSON holds)."""
-    results = {"hardware": env.hardware_name(device), "torch": torch.__version__, "git_commit": recipes.git_commit(),
+    results = {"hardware": env.hardware(device), "torch": torch.__version__, "git_commit": runs.git_commit(),
                "device": device.type, "tiny": tiny, "bench": [], "notebooks": {}, "recipe": None, "seconds": {}}
     start = time.perf_counter()
     for part, run_part in (("bench", lambda: bench(device, tiny, batch_size, steps)),
@@ -202,7 +168,7 @@ def check(device: torch.device, parts, tiny: bool, batch_size: int, steps: int, 
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m course.gpu_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=str(env.get_device()))
     parser.add_argument("--parts", nargs="+", default=["bench", "notebooks", "recipe"],
                         choices=["bench", "notebooks", "recipe"])

@@ -1,6 +1,6 @@
 """Format-true fakes of everything the full profile downloads, so its real loading code runs offline.
 
-    from course import fakes
+    from tools import fakes
     fakes.write_all(data_root, torch_home, hf_home)
 
 writes random stand-ins in exactly the on-disk layouts that torchvision, torch.hub and the
@@ -17,7 +17,7 @@ them as if they had been downloaded:
 plus `FAKE_DATA.txt` in data_root and `FAKE_WEIGHTS.txt` beside the torch.hub file, naming every
 fake. course.env and course.pretrained read those markers and label every output of a run on
 them "FAKE DATA / RANDOM WEIGHTS". torchvision checks the md5 of CIFAR pickles; fakes cannot
-pass it, so only a rehearsal kernel (course.rehearsal) skips that check, for files under the
+pass it, so only a rehearsal kernel (tools/rehearsal.py) skips that check, for files under the
 fake folder. Nothing written here is a result; only rehearsals use it. About 1 GB, 20 s.
 """
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATA_MARKER = "FAKE_DATA.txt"        # in the data folder: which datasets there are fakes
-WEIGHTS_MARKER = "FAKE_WEIGHTS.txt"  # in <torch hub>/checkpoints: which weight files are random
+from course.env import FAKE_DATA_MARKER as DATA_MARKER, FAKE_WEIGHTS_MARKER as WEIGHTS_MARKER
+from course.env import fakes_described as described  # noqa: F401  (the markers' reader: the lessons need it too)
+
 VIT_B_16_FILE = "vit_b_16-c867db91.pth"  # ViT_B_16_Weights.IMAGENET1K_V1's file name
 HF_REPO = "google/vit-base-patch16-224"
 HF_REVISION = "fa4e1e2c9f3a7b8d6e5c4b3a2918f7e6d5c4b3a2"  # any 40 hex digits: the snapshot's name
@@ -158,9 +159,3 @@ def write_all(data_root, torch_home, hf_home=None) -> dict[str, Path]:
     if hf_home is not None:
         paths["huggingface"] = write_huggingface(hf_home)
     return paths
-
-
-def described(folder) -> list[str]:
-    """The lines of the fake markers in `folder` (empty if nothing there is fake)."""
-    markers = [Path(folder) / DATA_MARKER, Path(folder) / WEIGHTS_MARKER]
-    return [line for m in markers if m.is_file() for line in m.read_text().splitlines() if line.strip()]

@@ -1,20 +1,21 @@
 """Training-step speed of vit_core's ViT against timm's and torchvision's, same config.
 
-    python -m course.bench [--device cpu|cuda] [--batch-size 128] [--steps 2]
+    python -m tools.bench [--device cpu|cuda] [--batch-size 128] [--steps 2]
                            [--rounds 30] [--compile] [--explore] [--threads N]
 
 What it measures: images per second of full training steps (forward, cross-entropy,
 backward, AdamW step with default options) for the three implementations built to one
-config (default: the seed CIFAR-10 model, 32 px, patch 4, dim 48, depth 4, heads 4, MLP
+config (default: the tiny CIFAR-10 ViT, 32 px, patch 4, dim 48, depth 4, heads 4, MLP
 192, 10 classes) in fp32 on the CPU and bf16 autocast on CUDA. All three run in this one
-process; after a warm-up, `--rounds` rounds each time `--steps` steps of every model, in an
-order that rotates each round. Short rounds matter on a shared machine: with 10 steps per
+process; `--rounds` rounds each time `--steps` steps of every model (torch.utils.benchmark.Timer,
+which warms up first), in an order that rotates each round; the rounds of a model are merged
+into one Measurement and shown by torch.utils.benchmark.Compare. Short rounds matter on a shared machine: with 10 steps per
 round, load swings alone once made vit_core look 1.5x faster than timm; with 1-2 steps per
 round the two came out equal, as they should (same kernels, measured).
-The table shows the median img/s (and the min-max over rounds) and each model's ratio to
-the faster of the two peers. The row "vit_core" turns on `ViTConfig.cls_only_last_block`, as
+Compare's table shows the median time of a step (and its spread); below it, the median img/s
+and each model's ratio to the faster of the two peers. The row "vit_core" turns on `ViTConfig.cls_only_last_block`, as
 the training recipes do: the last block updates only the CLS token, the one row the head
-reads (same logits and gradients, 19% fewer multiply-adds at the seed config). The row
+reads (same logits and gradients, 19% fewer multiply-adds at the tiny config). The row
 "vit_core, full last block" is the default, textbook forward, to show where the difference
 comes from. Before timing, the peers' weights are copied into vit_core (vit_core.loaders)
 and the logits compared, so all three provably compute the same function.
@@ -23,7 +24,7 @@ and the logits compared, so all three provably compute the same function.
 the manual attention path instead of fused SDPA, channels-last input, foreach/fused AdamW),
 to see what matters. On CUDA every run also times ViT-B/16 at 224 px (all blocks trained,
 then only the last 3) fed by the on-GPU data path (uint8 32 px batch -> crop, flip, resize,
-normalise), with peak memory. Takes under a minute on a free 2-core CPU (about 2 with
+normalise), with peak memory (tools.gpu_check times ViT-B/16 with the same function). Takes under a minute on a free 2-core CPU (about 2 with
 --explore); --compile adds roughly a minute of compilation per model on the CPU (part of
 the warm-up, not of the timing).
 """
@@ -31,20 +32,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 import types
 from dataclasses import replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils import benchmark
 
-from vit_core import ViT, ViTConfig, from_timm, from_torchvision, max_diff
+from vit_core import ViT, ViTConfig, from_timm, from_torchvision
 from vit_core.data import TensorLoader
-from vit_core.train import freeze_all_but_last
+from vit_core.train import AMP_DTYPES, freeze_all_but_last
 
-from . import env
+from course import env
 
 
 def build_peers(config: ViTConfig) -> dict[str, nn.Module]:
@@ -72,7 +72,7 @@ def check_same_function(peers: dict[str, nn.Module], config: ViTConfig) -> dict[
         peer = copy.deepcopy(peer).eval()
         for p in peer.parameters():  # torchvision's head starts at zero: equal logits would prove nothing
             p.normal_(0, 0.1)
-        diffs[name] = max_diff(copies[name](peer, heads=config.heads).eval()(x), peer(x))
+        diffs[name] = (copies[name](peer, heads=config.heads).eval()(x) - peer(x)).abs().max().item()
     return diffs
 
 
@@ -107,10 +107,12 @@ def vit_core_variant(config: ViTConfig, variant: str) -> nn.Module:
 
 
 class Runner:
-    """One model + optimizer + fixed batch; `run(n)` does n training steps, returns seconds."""
+    """One model + optimizer + fixed batch; `step()` is one training step (forward, cross-entropy,
+    backward, AdamW) under autocast in `dtype` ('bfloat16' | 'float16', with a gradient scaler;
+    default: bfloat16 on CUDA, float32 elsewhere)."""
 
     def __init__(self, model, batch, device, optimizer_options=None, compile=False,
-                 channels_last=False, make_input=None):
+                 channels_last=False, make_input=None, dtype: str | None = None):
         self.model = model.to(device).train()
         self.step_model = torch.compile(model) if compile else self.model
         params = [p for p in model.parameters() if p.requires_grad]
@@ -118,49 +120,60 @@ class Runner:
         self.x, self.y = batch
         if channels_last:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
-        self.device, self.make_input = device, make_input
+        self.device, self.make_input = torch.device(device), make_input
+        dtype = dtype or ("bfloat16" if self.device.type == "cuda" else None)
+        self.dtype = AMP_DTYPES[dtype] if dtype else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
-    def run(self, steps: int) -> float:
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            x = self.make_input(self.x) if self.make_input else self.x
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                loss = F.cross_entropy(self.step_model(x).float(), self.y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-        sync()
-        return time.perf_counter() - start
+    def step(self) -> None:
+        x = self.make_input(self.x) if self.make_input else self.x
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+            loss = F.cross_entropy(self.step_model(x).float(), self.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    def timer(self, label: str, name: str, description: str = "") -> benchmark.Timer:
+        """A torch.utils.benchmark.Timer of one step (it synchronises CUDA around the timing)."""
+        return benchmark.Timer("runner.step()", globals={"runner": self}, label=label, sub_label=name,
+                               description=description, num_threads=torch.get_num_threads())
 
 
-def interleaved(runners: dict[str, Runner], batch_size: int, steps: int, rounds: int, warmup: int = 3):
-    """{name: [img/s per round]}: every round times every runner, in a rotating order."""
-    for runner in runners.values():
-        runner.run(warmup)
-    names, rates = list(runners), {name: [] for name in runners}
+def interleaved(runners: dict[str, Runner], steps: int, rounds: int, label: str = "training step",
+                description: str = "") -> dict[str, benchmark.Measurement]:
+    """{name: Measurement of `rounds` rounds}: every round times `steps` steps of every runner
+    (Timer.timeit warms each up first), in a rotating order, so that a busy machine slows all alike."""
+    timers = {name: runner.timer(label, name, description) for name, runner in runners.items()}
+    names, rounds_of = list(runners), {name: [] for name in runners}
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            rates[name].append(batch_size * steps / runners[name].run(steps))
-    return rates
+            rounds_of[name].append(timers[name].timeit(steps))
+    return {name: benchmark.Measurement.merge(ms)[0] for name, ms in rounds_of.items()}
 
 
-def print_table(title: str, rates: dict[str, list[float]], reference: list[str], extra: dict | None = None):
-    """Median img/s per model and its ratio to the fastest of `reference`."""
-    medians = {name: statistics.median(r) for name, r in rates.items()}
+def images_per_second(measurement: benchmark.Measurement, batch_size: int) -> list[float]:
+    """img/s of each round of a Measurement (its times are seconds per step)."""
+    return [batch_size / t for t in measurement.times]
+
+
+def show(measurements: dict[str, benchmark.Measurement], batch_size: int, reference: list[str],
+         extra: dict[str, str] | None = None) -> dict[str, float]:
+    """torch.utils.benchmark.Compare's table of the step times, then each model's median img/s and
+    its ratio to the fastest of `reference`; returns {name: median img/s}."""
+    compare = benchmark.Compare(list(measurements.values()))
+    compare.trim_significant_figures()
+    compare.print()
+    medians = {name: batch_size / m.median for name, m in measurements.items()}
     best = max(medians[name] for name in reference)
-    print(f"\n{title}")
-    print(f"{'model':<28} {'img/s (median)':>15} {'min-max':>17} {'vs faster peer':>15}"
-          + (f" {'peak memory':>12}" if extra else ""))
-    for name, r in rates.items():
-        memory = f" {extra[name]:>9.2f} GiB" if extra else ""
-        print(f"{name:<28} {medians[name]:>15,.0f} {min(r):>8,.0f}-{max(r):<8,.0f} "
-              f"{medians[name] / best:>14.2f}x{memory}")
+    for name, m in measurements.items():
+        rates = images_per_second(m, batch_size)
+        print(f"{name:<28} {medians[name]:>9,.0f} img/s (median; {min(rates):,.0f}-{max(rates):,.0f})  "
+              f"{medians[name] / best:>5.2f}x vs {'/'.join(reference)}" + (f"  {extra[name]}" if extra else ""))
     return medians
 
 
-def seed_benchmark(args, device, config: ViTConfig):
+def tiny_benchmark(args, device, config: ViTConfig):
     """vit_core (shortcut on, and the textbook forward) against timm and torchvision at `config`."""
     torch.manual_seed(0)
     peers = build_peers(config)
@@ -173,13 +186,12 @@ def seed_benchmark(args, device, config: ViTConfig):
     models = {"vit_core": ViT(fast), "vit_core, full last block": ViT(replace(fast, cls_only_last_block=False)),
               **peers}
     runners = {name: Runner(m, batch, device, compile=args.compile) for name, m in models.items()}
-    rates = interleaved(runners, args.batch_size, args.steps, args.rounds)
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
     print("vit_core runs with cls_only_last_block=True (the last block updates only the CLS token)")
-    print_table(f"ViT {config.image_size} px, patch {config.patch_size}, dim {config.dim}, depth {config.depth}: "
-                f"training steps, batch {args.batch_size}, {precision}, "
-                f"{env.hardware_name(device)}{', torch.compile' if args.compile else ''}",
-                rates, reference=["timm", "torchvision"])
+    label = (f"ViT {config.image_size} px, patch {config.patch_size}, dim {config.dim}, depth {config.depth}: "
+             f"training steps, batch {args.batch_size}, {precision}, "
+             f"{env.hardware(device)}{', torch.compile' if args.compile else ''}")
+    show(interleaved(runners, args.steps, args.rounds, label), args.batch_size, reference=["timm", "torchvision"])
     if args.explore:
         explore(args, device, fast, batch)
 
@@ -197,38 +209,51 @@ def explore(args, device, config, batch):
     }
     runners = {name: Runner(m, batch, device, optimizer_options=opt, channels_last=cl, compile=args.compile)
                for name, (m, opt, cl) in variants.items()}
-    rates = interleaved(runners, args.batch_size, args.steps, args.rounds)
-    print_table("variants (ratio vs vit_core as is)", rates, reference=["vit_core (as is)"])
+    measured = interleaved(runners, args.steps, args.rounds, "variants (ratio vs vit_core as is)")
+    show(measured, args.batch_size, reference=["vit_core (as is)"])
 
 
-def vit_b16_benchmark(args, device, config=None, batch_size=64, steps=5, rounds=3):
-    """ViT-B/16 at 224 px (on CUDA), data path included, all blocks vs only the last 3 trained.
-
-    Models run one after another (not interleaved) so that each one's peak memory is its own.
-    """
+def vit_b16(device, config: ViTConfig | None = None, batch_size: int = 64, steps: int = 5, rounds: int = 3,
+            models=("vit_core", "timm", "torchvision"), trained=("all blocks", "last 3 blocks"),
+            dtypes=("bfloat16",), compile: bool = False, images: torch.Tensor | None = None) -> list[dict]:
+    """The one ViT-B/16 timing (224 px, or `config`) fed by the data path (uint8 32 px batch ->
+    crop, flip, resize, normalise on the device): a row per model, trained blocks and autocast
+    dtype, with img/s and, on CUDA, peak memory. Runs one after another (not interleaved) so
+    that each one's peak memory is its own. `images`: uint8 (N, 3, 32, 32), else random."""
     config = config or ViTConfig.vit_b_16(num_classes=10, cls_only_last_block=True)  # vit_core with the shortcut
+    device = torch.device(device)
     cuda = device.type == "cuda"
-    images = torch.randint(0, 256, (batch_size, 3, 32, 32), dtype=torch.uint8, device=device)
-    labels = torch.randint(0, 10, (batch_size,), device=device)
+    if images is None:
+        images = torch.randint(0, 256, (batch_size, 3, 32, 32), dtype=torch.uint8)
+    images = images[:batch_size].to(device)
+    labels = torch.randint(0, config.num_classes, (len(images),), device=device)
     loader = TensorLoader(images, labels, batch_size, train=True, image_size=config.image_size, device=device)
-    results, memory = {}, {}
-    for trained in ("all blocks", "last 3 blocks"):
-        for name in ("vit_core", "timm", "torchvision"):
-            model = ViT(config) if name == "vit_core" else build_peers(config)[name]
-            if trained == "last 3 blocks":
-                freeze_last_3(model, name)
-            if cuda:
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats(device)
-            runner = Runner(model, (images, labels), device, compile=args.compile, make_input=loader.transform)
-            key = f"{name}, {trained}"
-            results[key] = interleaved({key: runner}, batch_size, steps, rounds, warmup=2)[key]
-            memory[key] = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
-            del runner, model
-    print_table(f"ViT-B/16-shaped ({config.image_size} px), batch {batch_size}, "
-                f"{'bf16 autocast' if cuda else 'fp32'}, data path (uint8 32 px -> crop, flip, resize, "
-                f"normalise) on {env.hardware_name(device)}", results,
-                reference=["timm, all blocks", "torchvision, all blocks"], extra=memory)
+    label = (f"ViT-B/16-shaped ({config.image_size} px, patch {config.patch_size}, dim {config.dim}, depth "
+             f"{config.depth}), batch {batch_size}, data path (uint8 32 px -> crop, flip, resize, normalise) "
+             f"on {env.hardware(device)}")
+    rows, measured = [], {}
+    for dtype in dtypes:
+        for blocks in trained:
+            for name in models:
+                model = ViT(config) if name == "vit_core" else build_peers(config)[name]
+                if blocks == "last 3 blocks":
+                    freeze_last_3(model, name)
+                if cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(device)
+                runner = Runner(model, (images, labels), device, compile=compile, make_input=loader.transform,
+                                dtype=dtype)
+                key = f"{name}, {blocks}, {dtype}"
+                measured[key] = interleaved({key: runner}, steps, rounds, label, dtype)[key]
+                rows.append({"model": f"{name}, {blocks}", "dtype": dtype, "batch": batch_size, "steps": steps,
+                             "img_per_s": batch_size / measured[key].median,
+                             "peak_allocated_gb": torch.cuda.max_memory_allocated(device) / 1e9 if cuda else None,
+                             "peak_reserved_gb": torch.cuda.max_memory_reserved(device) / 1e9 if cuda else None})
+                del runner, model
+    peaks = {key: f"peak {row['peak_allocated_gb']:.2f} GB" if cuda else "" for key, row in zip(measured, rows)}
+    firsts = [k for k in measured if ", all blocks," in k and not k.startswith("vit_core")] or list(measured)[:1]
+    show(measured, batch_size, reference=firsts, extra=peaks)
+    return rows
 
 
 def freeze_last_3(model: nn.Module, name: str) -> None:
@@ -244,8 +269,8 @@ def freeze_last_3(model: nn.Module, name: str) -> None:
 
 
 def main(argv=None, config: ViTConfig | None = None):
-    """The command line; `config` (default: the seed CIFAR-10 model) lets a test run it small."""
-    parser = argparse.ArgumentParser(prog="python -m course.bench", description=__doc__.split("\n")[0])
+    """The command line; `config` (default: the tiny CIFAR-10 ViT) lets a test run it small."""
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default=str(env.get_device()), help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per model per round")
@@ -257,10 +282,10 @@ def main(argv=None, config: ViTConfig | None = None):
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)  # on a busy machine, fewer threads than cores is steadier
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {env.hardware_name(device)}")
-    seed_benchmark(args, device, config or ViTConfig.cifar10_seed())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {env.hardware(device)}")
+    tiny_benchmark(args, device, config or ViTConfig.cifar10_tiny())
     if device.type == "cuda":
-        vit_b16_benchmark(args, device)
+        vit_b16(device, compile=args.compile)
 
 
 if __name__ == "__main__":
