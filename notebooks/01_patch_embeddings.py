@@ -48,7 +48,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from matplotlib.patheffects import withStroke
 
-from vit_core import PatchEmbedding, ViT, ViTConfig, max_diff
+from vit_core import PatchEmbedding, ViT, ViTConfig
+from course import max_diff
 from vit_core.data import CIFAR10_CLASSES, load_tensors, source_name
 from course import figures
 
@@ -68,9 +69,9 @@ TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the f
 # ## 0. Notation
 #
 # These are the symbols of the whole series (the README has the same table). The two
-# columns are the seed CIFAR-10 model, trained in notebook 06, and ViT-Base/16 of the paper.
+# columns are the tiny CIFAR-10 model, trained in notebook 06, and ViT-Base/16 of the paper.
 #
-# | symbol | meaning | seed CIFAR-10 | ViT-B/16 |
+# | symbol | meaning | tiny CIFAR-10 | ViT-B/16 |
 # | --- | --- | --- | --- |
 # | $H = W$ | image side, pixels ($C = 3$ channels) | 32 | 224 |
 # | $P$ | patch side, pixels | 4 | 16 |
@@ -87,7 +88,7 @@ TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the f
 # of $B$ images gives tensors of shape $(B, T, D)$. The table is checked against the configs:
 
 # %%
-NOTATION = {  # symbol -> (ViTConfig field, seed CIFAR-10, ViT-B/16), as in the table above
+NOTATION = {  # symbol -> (ViTConfig field, tiny CIFAR-10, ViT-B/16), as in the table above
     "H": ("image_size", 32, 224), "P": ("patch_size", 4, 16), "G": ("grid_size", 8, 14),
     "N": ("num_patches", 64, 196), "T": ("seq_len", 65, 197), "D": ("dim", 48, 768),
     "h": ("heads", 4, 12), "D_mlp": ("mlp_dim", 192, 3072), "L": ("depth", 4, 12)}
@@ -444,7 +445,7 @@ for p in [16, 8, 4, 2, 1]:
                       "params": sum(t.numel() for t in model.parameters()),
                       "forward ms": round(time_forward(model, x, TIMING_REPEATS), 2)})
     del model
-print(f"seed ViT on {IMAGE_SIZE} px, batch {TIMING_BATCH}, measured on {TIMED_ON}:")
+print(f"tiny ViT on {IMAGE_SIZE} px, batch {TIMING_BATCH}, measured on {TIMED_ON}:")
 print_table(cost_rows)
 
 # %% [markdown]
@@ -463,7 +464,8 @@ print(f"largest / smallest over the five patch sides: params x{max(params) / min
       f"attention entries x{max(entries) / min(entries):,.0f}; forward time P=1 / P=16 x{ms[1] / ms[16]:.0f}, "
       f"P=1 / P=4 x{ms[1] / ms[4]:.0f}")
 assert max(params) / min(params) < 2 and max(entries) / min(entries) > 1000
-assert ms[1] > 5 * ms[4] and ms[2] > ms[8]
+if DEVICE.type == "cpu":  # on a GPU these small batches mostly time kernel launches: printed only
+    assert ms[1] > 5 * ms[4] and ms[2] > ms[8]
 
 # %% [markdown]
 # On a log-log plot, time against tokens: at short sequences fixed overheads (the MLPs,
@@ -480,7 +482,7 @@ for slope, style in [(1, ":"), (2, "--")]:
                    label=f"slope {slope}")
 for t, m, r in zip(tokens, millis, cost_rows):
     axes[0].annotate(f"P={r['patch P']}", (t, m), textcoords="offset points", xytext=(4, -12), fontsize=9)
-axes[0].set(xlabel="tokens T = N+1", ylabel="ms per batch of 8", title=f"seed ViT forward\n{TIMED_ON}")
+axes[0].set(xlabel="tokens T = N+1", ylabel="ms per batch of 8", title=f"tiny ViT forward\n{TIMED_ON}")
 axes[0].legend(fontsize=9)
 axes[1].bar([str(r["patch P"]) for r in cost_rows], [r["attn entries/head"] for r in cost_rows])
 axes[1].set_yscale("log")
@@ -493,7 +495,7 @@ plt.show()
 # %% [markdown]
 # **What this shows.** How the forward time of the tiny ViT grows with the number of
 # tokens on this machine: read the slope between neighbouring points against the two dashed
-# lines (the check above only asserts that $P = 1$ costs more than 5x $P = 4$). It
+# lines (on a CPU the check above asserts that $P = 1$ costs more than 5x $P = 4$). It
 # does not show a GPU (whose fixed overheads are larger, so the flat part lasts longer) nor
 # training time; and one machine's milliseconds are not another's: compare the ratios, not
 # the absolute times. Smaller patches also see finer detail, which this table cannot show:

@@ -53,7 +53,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_core import ViT, ViTConfig, max_diff, resize_pos_embed
+from vit_core import ViT, ViTConfig, resize_pos_embed
+from course import max_diff
 from vit_core.attention_maps import patch_distances, pos_embed_similarity, shuffle_patches, sincos_pos_embed
 from vit_core.data import TensorLoader, load_tensors, source_name, subset
 from vit_core.train import TrainConfig, evaluate, fit
@@ -387,7 +388,7 @@ trained, record = course_runs.get(RECIPE, retrain=False, data_root=DATA, device=
 STAND_IN = course_runs.is_stand_in(record)
 ORIGIN = "notebook 06's " + course_runs.describe(record)
 trained = trained.to(DEVICE).eval()
-assert trained.config.grid_size == config.grid_size and trained.config.dim == config.dim  # the seed shape
+assert trained.config.grid_size == config.grid_size and trained.config.dim == config.dim  # the tiny model's shape
 print(f"trained model: {ORIGIN}")
 
 # %% [markdown]

@@ -53,7 +53,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from vit_core import Attention, ViT, ViTConfig, max_diff
+from vit_core import Attention, ViT, ViTConfig
+from course import max_diff
 from vit_core.attention_maps import cls_attention
 from vit_core.data import CIFAR10_CLASSES, TensorLoader, load_tensors, source_name
 from course import figures, recipes
@@ -342,8 +343,8 @@ print(f"D={D} channels = h={heads} heads x d_h={head_dim}; split {tuple(Q.shape)
 # 2. **Fused QKV**: one Linear $D \to 3D$ whose weight is $[W_Q; W_K; W_V]$ stacked; one matmul instead of three.
 # 3. **PyTorch's fused kernel** `F.scaled_dot_product_attention`, which never shows us the weights
 #    (on a GPU its flash-attention kernels need not even store the $T \times T$ matrix).
-# 4. **`vit_core.Attention`**, given the same weights, on both of its paths (by default the fused
-#    kernel; with `keep_weights = True` the explicit matmuls, and it keeps the weights in `.weights`).
+# 4. **`vit_core.Attention`**, given the same weights, on both of its paths: `forward` uses the fused
+#    kernel; `forward_with_weights` does the explicit matmuls and returns `(output, weights)`.
 
 # %%
 W_o = nn.Linear(D, D).to(DEVICE)
@@ -383,9 +384,8 @@ with torch.no_grad():
     by_hand, w_by_hand = attention_by_hand(X)
     results = {"fused qkv": attention_fused_qkv(X), "F.scaled_dot_product_attention": attention_sdpa(X),
                "vit_core.Attention (fused kernel)": core(X)}
-    core.keep_weights = True  # the explicit path: the same maths, and the weights are kept
-    results["vit_core.Attention (keep_weights)"] = core(X)
-    core_weights = core.weights  # (B, h, T, T)
+    # the explicit path: the same maths, and it returns the weights (B, h, T, T)
+    results["vit_core.Attention (with weights)"], core_weights = core.forward_with_weights(X)
 for name, result in results.items():
     print(f"{name:>38} vs by hand: max |difference| = {max_diff(result, by_hand):.1e}")
     assert torch.allclose(result, by_hand, rtol=RTOL, atol=ATOL), name
@@ -553,8 +553,9 @@ for r in timing_rows:
 
 # %% [markdown]
 # On a log-log plot a power law $t \propto T^k$ is a straight line of slope $k$. We fit the slope
-# in two ranges. For $256 \le T \le 1024$ the matrices fit in the processor's caches and the
-# work per entry is constant: the slope should be 2. At short sequences fixed overheads
+# in two ranges. For $256 \le T \le 1024$ the matrices fit in a CPU's caches and the
+# work per entry is constant: the slope should be 2 (a GPU is far from busy at these sizes, and
+# its times are mostly the fixed cost of launching the kernels, so its slopes come out flatter). At short sequences fixed overheads
 # dominate and flatten the curve; at long ones, on a CPU, the slope often comes out *above* 2:
 # once the $T \times T$ matrix (its size is in the table) no longer fits in the caches, every
 # entry travels to and from main memory, which costs more per entry. Memory is exactly
@@ -572,11 +573,15 @@ print(f"{'log-log slope':>14} " + " ".join(f"{'T ' + name:>11}" for name in rang
 for key in ["weights MiB", "matmul ms", "fused ms"]:
     print(f"{key:>14} " + " ".join(f"{slopes[key, name]:>11.2f}" for name in ranges))
 assert all(abs(slopes["weights MiB", name] - 2) < 1e-9 for name in ranges)
-# Quadratic (not linear, not cubic) while the matrix fits in cache. The band is wide because a
-# shared machine's neighbours use the same cache: measured here from 1.9 to 2.35.
-assert 1.6 < slopes["matmul ms", "256..1024"] < 2.6
-assert 1.5 < slopes["fused ms", "256..1024"] < 2.6
-assert slopes["matmul ms", ">= 1024"] > 1.6  # and no better than quadratic beyond
+if DEVICE.type == "cpu":
+    # Quadratic (not linear, not cubic) while the matrix fits in cache. The band is wide because a
+    # shared machine's neighbours use the same cache: measured here from 1.9 to 2.35.
+    assert 1.6 < slopes["matmul ms", "256..1024"] < 2.6
+    assert 1.5 < slopes["fused ms", "256..1024"] < 2.6
+    assert slopes["matmul ms", ">= 1024"] > 1.6  # and no better than quadratic beyond
+else:  # a GPU finishes these small problems in about the time it takes to launch the kernels
+    print(f"timed on {DEVICE.type}: at these sizes the times are mostly kernel-launch overhead, "
+          "so the time slopes need not be 2 (not checked)")
 
 fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.6))
 axes[0].loglog(ns, [r["matmul ms"] for r in timing_rows], "o-", label="matmul + softmax")
@@ -594,8 +599,8 @@ figures.save(fig, FIGURES / "03_attention_cost")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** Memory is quadratic by construction; time on this CPU is close to
-# quadratic in the middle range (the fitted slopes are printed above). One machine, one head,
+# **What this shows.** Memory is quadratic by construction; time on a CPU is close to
+# quadratic in the middle range (the fitted slopes are printed above; on a GPU they are not checked). One machine, one head,
 # batch 1: a GPU has other caches and overheads, and the fused kernel's advantage depends on
 # the device. For scale, the same arithmetic for ViT-B/16 at two image sizes:
 
@@ -677,11 +682,10 @@ assert mask_diff < ATOL
 from torch.utils.flop_counter import FlopCounterMode
 
 for name, cfg in [("seed", config), ("ViT-B/16", ViTConfig.vit_b_16())]:
-    layer = Attention(cfg).eval()
-    layer.keep_weights = True  # explicit matmuls, which the counter sees
+    layer = Attention(cfg).eval()  # forward_with_weights below: explicit matmuls, which the counter sees
     tokens = torch.randn(1, cfg.seq_len, cfg.dim)  # (1, T, D)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        layer(tokens)
+        layer.forward_with_weights(tokens)
     t, dim = cfg.seq_len, cfg.dim
     projections, mixing = 4 * t * dim ** 2, 2 * t ** 2 * dim
     print(f"{name}: T={t}, D={dim}: projections {projections:,}, QK^T and AV {mixing:,} multiply-adds; "

@@ -55,7 +55,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision, max_diff
+from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision
+from course import max_diff
 from vit_core.data import CIFAR10_MEAN, CIFAR10_STD, load_tensors, source_name, subset
 from course import figures
 

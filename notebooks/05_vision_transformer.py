@@ -25,7 +25,7 @@
 # **What you will learn**
 # - the ViT forward pass as four equations, and the tensor shapes at every step;
 # - a complete `TinyViT` in about twenty lines, proven to give *identical* logits to `vit_core.ViT`;
-# - where the parameters and the multiply-adds live, component by component, for the seed CIFAR
+# - where the parameters and the multiply-adds live, component by component, for the tiny CIFAR
 #   model and ViT-B/16, computed from the config and checked against PyTorch's FLOP counter and
 #   torchvision's published numbers;
 # - why the last block only needs to update the CLS token, and what that saves (counted and timed);
@@ -61,7 +61,8 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torchvision, max_diff
+from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torchvision
+from course import max_diff
 from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
                            load_tensors, source_name, subset)
 from course import figures, pretrained

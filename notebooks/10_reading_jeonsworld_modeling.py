@@ -62,8 +62,9 @@ import torch.nn.functional as F
 from einops import rearrange
 
 import vit_core
-from vit_core import (ViT, ViTConfig, StateDictMismatchError, from_google_npz, max_diff, resize_pos_embed,
+from vit_core import (ViT, ViTConfig, StateDictMismatchError, from_google_npz, resize_pos_embed,
                       to_google_npz)
+from course import max_diff
 from vit_core.train import replace_head
 from vit_core.plots import show_images
 from course import figures
@@ -203,9 +204,7 @@ def three_projection_attention(x):
 
 x = torch.randn(2, config.seq_len, D)
 with torch.no_grad():
-    attn.keep_weights = True  # the explicit path, which keeps the (B, h, T, T) weights in attn.weights
-    ours, our_weights = attn(x), attn.weights
-    attn.keep_weights, attn.weights = False, None
+    ours, our_weights = attn.forward_with_weights(x)  # the explicit path: output and (B, h, T, T) weights
     theirs, their_weights = three_projection_attention(x)
 print(f"max |difference|: output {(ours - theirs).abs().max():.2e}, weights {(our_weights - their_weights).abs().max():.2e}")
 assert torch.allclose(ours, theirs, atol=1e-5) and torch.allclose(our_weights, their_weights, atol=1e-6)

@@ -65,7 +65,8 @@ from transformers.models.vit import modeling_vit
 from transformers.utils.logging import disable_progress_bar
 
 import vit_core
-from vit_core import StateDictMismatchError, ViT, ViTConfig, from_huggingface, max_diff
+from vit_core import StateDictMismatchError, ViT, ViTConfig, from_huggingface
+from course import max_diff
 from vit_core.data import CIFAR10_CLASSES, load_tensors, source_name, subset
 from course import pretrained
 
@@ -388,10 +389,9 @@ print(f"q_proj/k_proj/v_proj weights {tuple(hf_attn.q_proj.weight.shape)} each, 
       f"{torch.equal(stacked, attn.qkv.weight)}")
 assert torch.equal(stacked, attn.qkv.weight)
 with torch.no_grad():
-    attn.keep_weights = True  # vit_core's manual path keeps the (B, heads, N, N) weights
-    check("ViTAttention output vs vit_core attn", attn(args[0]), out)
-    check("attention weights", attn.weights, weights)
-    attn.keep_weights, attn.weights = False, None
+    mine, my_weights = attn.forward_with_weights(args[0])  # vit_core's manual path: (B, heads, N, N) weights
+    check("ViTAttention output vs vit_core attn", mine, out)
+    check("attention weights", my_weights, weights)
 
 # %% [markdown]
 # ## `ViTMLP`: two Linears and a GELU

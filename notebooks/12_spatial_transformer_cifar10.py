@@ -124,7 +124,7 @@ for row in EVA6:
 
 # %% [markdown]
 # **What this shows.** The recipe is EVA6's where EVA6's STN shows it (learning rate, batches,
-# epochs) and the tutorial's where the seed is silent (the layers), with two changes of ours:
+# epochs) and the tutorial's where EVA6's write-up is silent (the layers), with two changes of ours:
 # momentum 0.9, because plain SGD at this learning rate learns slowly (exercise 4 measures it on a
 # short run, not over 50 epochs), and a validation set, because watching the test set every
 # epoch and reporting it is selecting on the test set. Neither change is free: fewer training
@@ -133,7 +133,7 @@ for row in EVA6:
 # ## The runs: shipped, or trained here
 #
 # Both arms get exactly the settings above: the same data in the same order, and the same
-# classifier with the same initial weights (`vit_core.stn` builds the classifier before the
+# classifier with the same initial weights (`course.stn` builds the classifier before the
 # spatial transformer, so one seed gives both arms the same classifier). Fifty epochs take about
 # an hour per arm on one CPU core (the cell prints each record's time), so the full runs are **shipped** in
 # `data/checkpoints/stn-with.pt` and `stn-without.pt` with their records (recipes `stn-with` and
@@ -370,9 +370,9 @@ assert unchanged < 1e-5
 # The classifier is the tutorial's small CNN: two $5 \times 5$ convolutions with max-pooling
 # (dropout on the second one's channels), then a two-layer head with dropout. The "with" arm is
 # the same classifier reading $\mathrm{STN}(x)$ instead of $x$. Written out here for reading, and
-# checked against `vit_core.stn`, the one copy that training (here and in `course.recipes`) uses:
+# checked against `course.stn`, the one copy that training (here and in `course.recipes`) uses:
 # built after the same seed, the two must hold identical tensors under identical names and give
-# identical logits. (`vit_core.stn` adds one detail left out here: it builds the grid and samples
+# identical logits. (`course.stn` adds one detail left out here: it builds the grid and samples
 # in float32 even under mixed precision, as `fit` uses on a GPU; with bfloat16 coordinates even
 # the identity would move pixels. `tests/test_stn.py` checks it.)
 
@@ -419,7 +419,7 @@ for arm, config in ARMS.items():
     library = STNClassifier(config)
     gap = same_model(inline, library, probe)
     trainable, total = count_parameters(library)
-    print(f"{arm:>7} STN: inline == vit_core.stn (same {len(library.state_dict())} tensors), "
+    print(f"{arm:>7} STN: inline == course.stn (same {len(library.state_dict())} tensors), "
           f"max |logit diff| {gap:.1e}; {total:,} parameters")
     assert gap == 0.0
 

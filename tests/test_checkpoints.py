@@ -1,6 +1,6 @@
 """The shipped checkpoints in data/checkpoints/: each JSON record matches its weights file
 (sha256, model config, strict load with weights_only=True), sizes stay within budget, the
-recorded test accuracy is reproduced on the test set on disk, and the README's results
+recorded test accuracy is reproduced on the test set on disk, and RESULTS.md's results
 table is the one tools.results makes from the records. Renamed recipes keep loading under
 their old names."""
 import json
@@ -92,10 +92,10 @@ def test_results_table_groups_seeds():
     assert "seed 0: CPU; seed 1: GPU" in mixed  # different hardware: each seed's, in seed order
 
 
-def test_readme_table_is_current():
-    in_readme = results.readme_table()
-    assert in_readme is not None, "README.md lacks the results-table markers"
-    assert in_readme == results.table(results.load_records()), "run `python -m tools.results --write`"
+def test_results_md_is_current():
+    assert results.RESULTS_MD.read_text() == results.document(), "run `python -m tools.results --write`"
+    assert results.read_section(results.RESULTS_MD, results.RESULTS_SECTION) == results.table(
+        results.load_records())
 
 
 def test_results_table_names_renamed_recipes_by_their_current_name():

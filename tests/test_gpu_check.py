@@ -1,6 +1,6 @@
 """tools.gpu_check, the prepared GPU script: its CPU-runnable parts at tiny sizes (bench
 through fit's own step in bfloat16 and float16, the scaled-down gpu-06 recipe, the JSON and
-the README table), so that the one GPU run it waits for finds working code."""
+the GPU section of RESULTS.md), so that the one GPU run it waits for finds working code."""
 import json
 
 import pytest
@@ -53,7 +53,7 @@ def test_notebook_times_read_junit(tmp_path):
 
 def test_readme_says_plainly_whether_the_gpu_check_ran():
     section = gpu_check.readme_section()
-    assert section is not None, "README.md lacks the GPU-table markers"
+    assert section is not None, "RESULTS.md lacks the GPU-table markers"
     assert section == gpu_check.table(gpu_check.load()), "run `python -m tools.gpu_check --readme`"
     if gpu_check.load() is None:
         assert section.startswith("**Not run yet.**")

@@ -76,8 +76,8 @@ def check_same_function(peers: dict[str, nn.Module], config: ViTConfig) -> dict[
     return diffs
 
 
-def reshape_attention_forward(self, x, cls_only=False):
-    """vit_core's Attention.forward with reshape/permute in place of einops (the proposal)."""
+def _reshape_attention(self, x, cls_only):
+    """vit_core's fused Attention with reshape/permute in place of einops (the proposal)."""
     B, N, C = x.shape
     qkv = self.qkv(x).reshape(B, N, 3, self.heads, self.head_dim)  # (B, N, 3, heads, head_dim)
     q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, head_dim)
@@ -87,6 +87,23 @@ def reshape_attention_forward(self, x, cls_only=False):
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, heads, Nq, head_dim)
     out = out.transpose(1, 2).reshape(B, q.shape[2], C)  # (B, Nq, dim)
     return self.proj_drop(self.proj(out))
+
+
+def reshape_attention_forward(self, x):
+    """Attention.forward, reshape version: (B, N, dim) -> (B, N, dim)."""
+    return _reshape_attention(self, x, cls_only=False)
+
+
+def reshape_attention_forward_cls(self, x):
+    """Attention.forward_cls, reshape version: (B, N, dim) -> (B, 1, dim)."""
+    return _reshape_attention(self, x, cls_only=True)
+
+
+def manual_attention_forward_cls(self, x):
+    """Attention.forward_cls on the explicit path: only the CLS query, softmax(q k^T / sqrt(d)) v."""
+    q, k, v = self._split_heads(x)  # each (B, heads, N, head_dim)
+    weights = ((q[:, :, :1] @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)  # (B, heads, 1, N)
+    return self._merge_heads(self.attn_drop(weights) @ v)  # (B, 1, dim)
 
 
 def reshape_patch_forward(self, images):
@@ -99,10 +116,13 @@ def vit_core_variant(config: ViTConfig, variant: str) -> nn.Module:
     for module in model.modules():
         if variant == "reshape" and type(module).__name__ == "Attention":
             module.forward = types.MethodType(reshape_attention_forward, module)
+            module.forward_cls = types.MethodType(reshape_attention_forward_cls, module)
         if variant == "reshape" and type(module).__name__ == "PatchEmbedding":
             module.forward = types.MethodType(reshape_patch_forward, module)
         if variant == "manual attention" and type(module).__name__ == "Attention":
-            module.keep_weights = True  # the explicit softmax(q k^T / sqrt(d)) v path, for training too
+            # the explicit softmax(q k^T / sqrt(d)) v path, for training too (weights dropped)
+            module.forward = lambda x, m=module: m.forward_with_weights(x)[0]
+            module.forward_cls = types.MethodType(manual_attention_forward_cls, module)
     return model
 
 

@@ -1,7 +1,7 @@
 """Everything this project needs a GPU for, in one command: `python -m tools.gpu_check`.
 
     python -m tools.gpu_check                       # on a CUDA machine: all three parts, ~8 minutes
-    python -m tools.gpu_check --readme              # then put its table into README.md
+    python -m tools.gpu_check --readme              # then put its table into RESULTS.md
     python -m tools.gpu_check --device cpu --tiny --out /tmp/check.json   # the CPU test of this script
 
 1. bench: training steps of ViT-B/16 at 224 px (tools.bench's one ViT-B/16 timing), fed by the
@@ -14,7 +14,7 @@
    in <= 10 minutes with <= 10 M parameters), trained and tested once.
 
 It writes one JSON (default data/gpu_check.json on CUDA) that `--readme` turns into the
-README's GPU table; the CPU test (`--tiny`) writes elsewhere and labels itself.
+GPU section of RESULTS.md; the CPU test (`--tiny`) writes elsewhere and labels itself.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from tools import rehearsal
 from tools.results import read_section, write_section
 
 RESULTS = env.ROOT / "data" / "gpu_check.json"
-README = env.ROOT / "README.md"
+RESULTS_MD = env.ROOT / "RESULTS.md"
 SECTION, COMMAND = "gpu table", "python -m tools.gpu_check --readme"
 # --tiny: a model small enough to test this script on a CPU in seconds (its numbers mean nothing)
 CPU_TEST_MODEL = ViTConfig.cifar10_tiny(image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64)
@@ -106,14 +106,14 @@ def recipe(device, tiny: bool) -> dict:
             "final_train_loss": record["history"][-1]["train_loss"]}
 
 
-# ---------------------------------------------------------------- the JSON and the README table
+# ---------------------------------------------------------------- the JSON and the GPU section of RESULTS.md
 
 def _gb(value) -> str:
     return "—" if value is None else f"{value:.2f} GB"
 
 
 def table(results: dict | None) -> str:
-    """The README's GPU section, made from the JSON (None: the script has not run on a GPU)."""
+    """The GPU section of RESULTS.md, made from the JSON (None: the script has not run on a GPU)."""
     if results is None:
         return ("**Not run yet.** No GPU has been available to this project, so `python -m tools.gpu_check` "
                 "has never run: this section holds no GPU number.")
@@ -141,11 +141,11 @@ def load(path: Path = RESULTS) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def readme_section(readme: Path = README) -> str | None:
+def readme_section(readme: Path = RESULTS_MD) -> str | None:
     return read_section(readme, SECTION)
 
 
-def write_readme(results: dict | None, readme: Path = README) -> None:
+def write_readme(results: dict | None, readme: Path = RESULTS_MD) -> None:
     write_section(readme, SECTION, table(results), COMMAND)
 
 
@@ -177,7 +177,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=10, help="timed bench steps per dtype")
     parser.add_argument("--tiny", action="store_true", help="tiny model and recipe: tests this script on a CPU")
     parser.add_argument("--out", type=Path, default=None, help=f"the JSON (default on CUDA: {RESULTS})")
-    parser.add_argument("--readme", action="store_true", help="only write README.md's GPU table from the JSON")
+    parser.add_argument("--readme", action="store_true", help="only write the GPU section of RESULTS.md from the JSON")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     out = args.out or (RESULTS if device.type == "cuda" and not args.tiny else env.data_dir() / "gpu_check-test.json")

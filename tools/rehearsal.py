@@ -163,7 +163,7 @@ def run(prefixes=FULL_BRANCH, workdir=None, junit: Path | None = None, pytest_ar
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.rehearsal", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", default=list(FULL_BRANCH),
                         help=f"prefixes such as 08, or 'all' (default: {' '.join(FULL_BRANCH)})")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")

@@ -1,11 +1,11 @@
-"""The README's results table, made from the JSON records in data/checkpoints/, and the one
-writer of the README's generated sections (this table, tools.gpu_check's GPU table).
+"""RESULTS.md, made from the JSON records in data/checkpoints/: what each shipped run is, its
+table, and the GPU check's section; and the one writer of generated markdown sections.
 
-    python -m tools.results          # print the table (markdown)
-    python -m tools.results --write  # replace the table between the README's markers
+    python -m tools.results          # print RESULTS.md as it would be written
+    python -m tools.results --write  # write RESULTS.md
 
 Runs of one recipe with several seeds become one row: mean ± sample standard deviation.
-tests/test_checkpoints.py fails when the README's table and the records disagree.
+tests/test_checkpoints.py fails when RESULTS.md and the records disagree.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from course.env import ROOT
 from course.recipes import RECIPES, current_name
 from course.runs import CHECKPOINTS
 
-README = ROOT / "README.md"
+RESULTS_MD = ROOT / "RESULTS.md"
 RESULTS_SECTION, RESULTS_COMMAND = "results table", "python -m tools.results --write"
 
 
@@ -102,22 +102,50 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def readme_table(readme: Path = README) -> str | None:
-    """The table currently between the README's markers (None if the markers are missing)."""
-    return read_section(readme, RESULTS_SECTION)
+def runs_described(records: list[dict]) -> str:
+    """One bullet per recipe: what it is (the record's own description) and what it measured."""
+    groups: dict[str, list[dict]] = {}
+    for record in records:
+        groups.setdefault(current_name(record["recipe"]), []).append(record)
+    lines = []
+    for name, runs in groups.items():
+        accs = [r["test_acc"] for r in runs]
+        lines.append(f"- **`{name}`**: {runs[0]['about']}. Test accuracy {_percent(accs)}, "
+                     f"{_minutes([r['train_seconds'] for r in runs])} of training.")
+    return "\n".join(lines)
 
 
-def write_readme(readme: Path = README, folder: Path = CHECKPOINTS) -> None:
-    write_section(readme, RESULTS_SECTION, table(load_records(folder)), RESULTS_COMMAND)
+def document(folder: Path = CHECKPOINTS) -> str:
+    """The whole of RESULTS.md."""
+    from tools import gpu_check  # it imports this module's section writer
+
+    records = load_records(folder)
+    begin, end = markers(RESULTS_SECTION, RESULTS_COMMAND)
+    gpu_begin, gpu_end = markers(gpu_check.SECTION, gpu_check.COMMAND)
+    return "\n".join([
+        "# Results", "",
+        f"Made by `{RESULTS_COMMAND}` from the JSON records in `data/checkpoints/`; every number",
+        "below was measured by the run that wrote its record. Test accuracy is on the test images",
+        "named in the data column, measured once, after training; a reference is the source's own",
+        "figure, not measured here.", "",
+        "## The table", "", begin, table(records), end, "",
+        "## What each run is", "", runs_described(records), "",
+        "## On a GPU", "", gpu_begin, gpu_check.table(gpu_check.load()), gpu_end, ""])
+
+
+def write(path: Path = RESULTS_MD, folder: Path = CHECKPOINTS) -> None:
+    Path(path).write_text(document(folder))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.results", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--write", action="store_true", help="update README.md in place")
+    parser.add_argument("--write", action="store_true", help="write RESULTS.md")
     args = parser.parse_args(argv)
     if args.write:
-        write_readme()
-    print(table(load_records()))
+        write()
+        print(f"wrote {RESULTS_MD}")
+    else:
+        print(document())
 
 
 if __name__ == "__main__":

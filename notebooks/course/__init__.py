@@ -13,3 +13,8 @@
 It imports vit_core; vit_core never imports it. Copy vit_core/ alone into your own work.
 """
 from .env import ROOT, Setup, setup  # noqa: F401
+
+
+def max_diff(a, b) -> float:
+    """Largest absolute element-wise difference: how the lessons show "the same numbers"."""
+    return (a.detach().float() - b.detach().float()).abs().max().item()

@@ -8,8 +8,8 @@ localisation network starts at zero with the identity as its bias, so an untrain
 transformer returns its input unchanged.
 
 The layer sizes are those of PyTorch's spatial transformer tutorial with three input
-channels, as seed 004 trained it on CIFAR-10. State-dict keys: `classifier.features`,
-`classifier.head`, then `stn.features` and `stn.regressor` (absent when
+channels, as EVA6 Session 12 (github.com/vivek-a81/EVA6) trained it on CIFAR-10. State-dict
+keys: `classifier.features`, `classifier.head`, then `stn.features` and `stn.regressor` (absent when
 `spatial_transformer=False`).
 """
 from __future__ import annotations
