@@ -101,7 +101,7 @@ TIMING_REPEATS = env.pick(full=7, smoke=5)
 #
 # $$\operatorname{Attention}(Q, K, V) = \operatorname{softmax}\!\Big(\frac{Q K^\top}{\sqrt{d_h}}\Big)\, V .$$
 #
-# We run it on real tokens: the $T$ tokens (CLS and $N$ patches) that a fresh seed ViT makes
+# We run it on real tokens: the $T$ tokens (CLS and $N$ patches) that a fresh tiny ViT makes
 # from CIFAR-10 test images.
 
 # %%

@@ -588,6 +588,23 @@ else:
 # Notebook 06 trains the tiny ViT on CIFAR-10 from scratch.
 
 # %% [markdown]
+# ## Where next: what came after this model
+#
+# The model of this notebook is the original ViT. Later designs each change one part of it and
+# keep the rest: tokens from the image, a stack of identical blocks, a linear head.
+#
+# | model | what it changes | paper · code |
+# | --- | --- | --- |
+# | DeiT | the training, not the model: strong augmentation (RandAugment, MixUp, CutMix), stochastic depth and repeated augmentation train a ViT on ImageNet-1k alone; an extra *distillation token* learns from a CNN teacher | Touvron et al. 2021, "Training data-efficient image transformers & distillation through attention" · [facebookresearch/deit](https://github.com/facebookresearch/deit) |
+# | Swin Transformer | attention inside local windows that shift from block to block, and patch merging between stages: a pyramid of feature maps like a CNN's, at a cost linear in the number of patches | Liu et al. 2021, "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows" · [microsoft/Swin-Transformer](https://github.com/microsoft/Swin-Transformer) |
+# | MAE | self-supervised pretraining: hide most patches, encode only the visible ones, and train a light decoder to rebuild the hidden pixels | He et al. 2022, "Masked Autoencoders Are Scalable Vision Learners" · [facebookresearch/mae](https://github.com/facebookresearch/mae) |
+# | simple ViT | fixed 2-D sin-cos positions, the mean of the tokens instead of a CLS token, a one-layer head: the plain ViT, trained better in fewer epochs | Beyer, Zhai and Kolesnikov 2022, "Better plain ViT baselines for ImageNet-1k" · [google-research/big_vision](https://github.com/google-research/big_vision) |
+# | CCT | a few convolutions make the tokens and *sequence pooling* (a learned weighted mean) replaces the CLS token: small ViTs that learn CIFAR-10 from scratch | Hassani et al. 2021, "Escaping the Big Data Paradigm with Compact Transformers" · [SHI-Labs/Compact-Transformers](https://github.com/SHI-Labs/Compact-Transformers) |
+#
+# The last two are options of `ViTConfig` in `vit_core`: `stem="conv"`, `pool="mean"` or
+# `pool="seq"`, and `pos="sincos"`; the defaults stay the original model of this notebook.
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Average the tokens instead of reading CLS.** Many ViTs (and the paper's appendix D.3)
