@@ -17,19 +17,17 @@
 #
 # # 01 · Patch embeddings: an image becomes a sequence of tokens
 #
-# A Transformer reads a *sequence* of vectors. An image is a grid of pixels. The first idea
+# A Transformer reads a *sequence* of vectors; an image is a grid of pixels. The first idea
 # of the Vision Transformer (Dosovitskiy et al., 2021, "An Image is Worth 16x16 Words") is
-# almost embarrassingly simple: cut the image into square patches, flatten each patch into
-# a vector, and multiply it by one shared matrix. Each patch is now a "word".
+# almost embarrassingly simple: cut the image into square patches, flatten each patch into a
+# vector, and multiply it by one shared matrix. Each patch is now a "word".
 #
 # **What you will learn**
-# - how a real image is cut into a grid of patches, and in which order the patches become a sequence;
-# - three ways to write the patchify + project step (reshape/permute, one einops `rearrange`,
-#   a strided `Conv2d`), and a proof that they compute the same numbers;
-# - that `vit_core.PatchEmbedding` is exactly that step;
-# - the shapes of every tensor for a 32 px CIFAR model and for ViT-Base/16 at 224 px;
-# - what the patch size does to sequence length, attention cost and measured speed;
-# - the notation the whole series uses (section 0).
+# - how an image is cut into a grid of patches, and in which order they become a sequence;
+# - three ways to write the patchify + project step (reshape/permute, einops, a strided
+#   `Conv2d`), shown to compute the same numbers, and that `vit_core.PatchEmbedding` is that step;
+# - the shapes of every tensor, for a 32 px CIFAR model and for ViT-Base/16 at 224 px;
+# - what the patch size does to sequence length, attention cost and measured speed.
 
 # %%
 import subprocess, sys  # on Colab, install this repository first (an editable clone; locally `pip install -r requirements.txt` did it)
@@ -37,10 +35,49 @@ if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+htt
 from course import env, setup
 here = setup()  # prints one line: profile, device, data folder
 
+# %% [markdown]
+# ## The whole model, first
+#
+# This is where the series is going: the whole Vision Transformer, with the shape of every
+# tensor for one image in the tiny CIFAR-10 model we train and in ViT-B/16 of the paper. This
+# notebook is its top three boxes.
+
+# %%
+import matplotlib.pyplot as plt
+
+from course.diagram import vit_architecture
+
+vit_architecture()  # drawn from ViTConfig, so the shapes are the code's shapes
+plt.show()
+
+# %% [markdown]
+# **The map of the series.** In code the same model is about twenty lines. Notebook 05 writes
+# this `TinyViT` and checks that it gives the same logits as `vit_core.ViT`; the comment on
+# each line says which notebook teaches it (03 attention, 04 the block around it).
+#
+# ```python
+# class TinyViT(nn.Module):
+#     def __init__(self, config):
+#         super().__init__()
+#         self.patch_embed = PatchEmbedding(config)                          # 01 patches
+#         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.dim))       # 02 CLS token
+#         self.pos_embed = nn.Parameter(torch.zeros(1, config.seq_len, config.dim))  # 02 positions
+#         self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))  # 03 + 04 blocks
+#         self.norm = nn.LayerNorm(config.dim, eps=config.layer_norm_eps)    # 04 LayerNorm
+#         self.head = nn.Linear(config.dim, config.num_classes)              # 05 assembly
+#
+#     def forward(self, images):
+#         x = self.patch_embed(images)                       # 01: (B, N, D) patch tokens
+#         cls = self.cls_token.expand(x.shape[0], -1, -1)    # 02: (B, 1, D)
+#         x = torch.cat([cls, x], dim=1) + self.pos_embed    # 02: (B, T, D)
+#         for block in self.blocks:
+#             x = block(x)                                   # 03-04: (B, T, D)
+#         return self.head(self.norm(x)[:, 0])               # 05: read out the CLS token
+# ```
+
 # %%
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
@@ -68,8 +105,8 @@ TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the f
 # %% [markdown]
 # ## 0. Notation
 #
-# These are the symbols of the whole series (the README has the same table). The two
-# columns are the tiny CIFAR-10 model, trained in notebook 06, and ViT-Base/16 of the paper.
+# The symbols of the whole series. The two columns are the tiny CIFAR-10 model (trained in
+# notebook 06) and ViT-B/16 of the paper: `ViTConfig.cifar10_tiny()` and `ViTConfig.vit_b_16()`.
 #
 # | symbol | meaning | tiny CIFAR-10 | ViT-B/16 |
 # | --- | --- | --- | --- |
@@ -85,18 +122,7 @@ TIMING_REPEATS = env.pick(full=7, smoke=3)  # timed passes per patch size; the f
 # | $L$ | depth: number of blocks | 4 | 12 |
 #
 # $P$ is always a *side length* in pixels, never a count; counts are $G$, $N$ and $T$. A batch
-# of $B$ images gives tensors of shape $(B, T, D)$. The table is checked against the configs:
-
-# %%
-NOTATION = {  # symbol -> (ViTConfig field, tiny CIFAR-10, ViT-B/16), as in the table above
-    "H": ("image_size", 32, 224), "P": ("patch_size", 4, 16), "G": ("grid_size", 8, 14),
-    "N": ("num_patches", 64, 196), "T": ("seq_len", 65, 197), "D": ("dim", 48, 768),
-    "h": ("heads", 4, 12), "D_mlp": ("mlp_dim", 192, 3072), "L": ("depth", 4, 12)}
-for cfg, column in [(ViTConfig.cifar10_tiny(), 1), (ViTConfig.vit_b_16(), 2)]:
-    for symbol, row in NOTATION.items():
-        assert getattr(cfg, row[0]) == row[column], (symbol, getattr(cfg, row[0]))
-    assert cfg.dim // cfg.heads == (12, 64)[column - 1]  # d_h = D / h
-print("notation table: every value matches ViTConfig.cifar10_tiny() and ViTConfig.vit_b_16()")
+# of $B$ images gives tensors of shape $(B, T, D)$.
 
 # %% [markdown]
 # ## 1. A real image
@@ -117,18 +143,15 @@ assert image.shape == (3, IMAGE_SIZE, IMAGE_SIZE) and 0 <= image.min() and image
 # %% [markdown]
 # ## 2. From a grid of pixels to a sequence of patches
 #
-# With patch side $P$, an image $x \in \mathbb{R}^{C \times H \times W}$ (square: $H = W$)
-# splits into a $G \times G$ grid of patches, $G = H/P$, that is
+# With patch side $P$, an image $x \in \mathbb{R}^{C \times H \times W}$ ($H = W$) splits into a
+# $G \times G$ grid, $G = H/P$, of
 #
 # $$N = G^2 = \frac{H\,W}{P^2} \quad\text{patches, each flattened to a vector of length } P^2 C .$$
 #
-# For CIFAR with $P = 4$: $G = 8$ and $N = 64$ patches of $4 \cdot 4 \cdot 3 = 48$
-# numbers. The patches are read in **row-major order** (left to right, then top to bottom),
-# like words on a page. The ViT paper writes the result as $x_p \in \mathbb{R}^{N \times (P^2 C)}$.
-#
-# The most explicit way to get there is a `reshape` that *splits* each spatial axis into
-# (which patch, where inside the patch), then a `permute` that brings the two "which patch"
-# axes to the front:
+# For CIFAR with $P = 4$: $N = 64$ patches of $4 \cdot 4 \cdot 3 = 48$ numbers, read in
+# **row-major order** (left to right, then top to bottom) like words on a page. A `reshape`
+# *splits* each spatial axis into (which patch, where inside it); a `permute` brings the two
+# "which patch" axes to the front:
 
 # %%
 def patchify_reshape(images: torch.Tensor, p: int) -> torch.Tensor:
@@ -198,17 +221,18 @@ figures.save(fig, FIGURES / "01_patches")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** Read the numbered grid together with the strip below it: the numbers run
-# along a row of patches and wrap to the start of the next row, so the strip is the top rows of
-# the image laid end to end. In the token matrix each row is one patch, and an object spanning
-# several grid rows appears as several separate bands, one per grid row it touches. The figure
-# does not show the numbers the model receives: each token is drawn as $P^2$ coloured pixels,
-# while the model reads its $P^2 C$ values channel by channel. And a picture of an order is not
-# a proof of it; the next cell checks the order with numbers.
+# **What this shows.** The strip is the image's top rows laid end to end: the numbering runs along
+# a row of patches and wraps to the next row, so an object that spans several grid rows becomes
+# several separate bands of the sequence.
+#
+# <details><summary>Caveats</summary>
+#
+# Each token is drawn as $P^2$ coloured pixels, while the model reads its $P^2 C$ values channel
+# by channel. A picture of an order is not a proof of it: the next cell checks it with numbers.
+# </details>
 
 # %% [markdown]
-# Pictures can lie, so let us check the order with numbers: token $n$ must be the patch at
-# grid row $\lfloor n / G \rfloor$ and column $n \bmod G$.
+# Token $n$ must be the patch at grid row $\lfloor n / G \rfloor$ and column $n \bmod G$:
 
 # %%
 g = IMAGE_SIZE // PATCH_SIZE
@@ -219,12 +243,15 @@ for n in [0, 1, 7, 8, 37, 63]:
 print(f"token n is the crop at (row n // {g}, column n % {g}): checked for 6 tokens")
 
 # %% [markdown]
-# **What this shows.** The sequence is the image read patch by patch, left to right, top to
-# bottom; token 0 is the top-left corner, and neighbours in the image can be $G$ tokens apart
-# in the sequence (token 1 sits beside 0; token 8 sits below it). What it does not show is any
-# learned step: so far nothing has been computed, only numbers moved. Row-major order is a
-# convention (the one of `Conv2d` and of every library here); any fixed order works, as long as
-# the position embeddings of notebook 02 are made for the same one.
+# **What this shows.** Neighbours in the image can be far apart in the sequence: token 1 sits
+# beside token 0, but the patch below token 0 is token $G$. Nothing has been computed yet, only
+# numbers moved.
+#
+# <details><summary>Caveats</summary>
+#
+# Row-major order is a convention (that of `Conv2d` and of every library used here); any fixed
+# order works, as long as the position embeddings of notebook 02 are made for the same one.
+# </details>
 
 # %% [markdown]
 # ## 3. The same cut in one line of einops
@@ -250,22 +277,17 @@ print("reshape/permute == einops rearrange: bit for bit")
 # %% [markdown]
 # ## 4. The linear projection, and why it is a convolution
 #
-# Each flattened patch $x_p^n \in \mathbb{R}^{P^2 C}$ is mapped to a $D$-dimensional token by
-# one matrix $E \in \mathbb{R}^{(P^2 C) \times D}$ and a bias $b$, **shared by all patches**:
+# Each flattened patch $x_p^n \in \mathbb{R}^{P^2 C}$ becomes a $D$-dimensional token through one
+# matrix $E \in \mathbb{R}^{(P^2 C) \times D}$ and a bias $b$, **shared by all patches**:
 #
-# $$z^n = x_p^n E + b, \qquad n = 1, \dots, N .$$
+# $$z^n = x_p^n E + b, \qquad n = 1, \dots, N ,$$
 #
-# In PyTorch that is an `nn.Linear(P*P*C, D)` applied to the `(B, N, P*P*C)` tensor.
-#
-# Now look at a `Conv2d(C, D, kernel_size=P, stride=P)`. Its kernel covers a $P \times P$
-# window, and with stride $P$ the windows tile the image without overlap: every output
-# position sees exactly one patch and computes a dot product of that patch with each of the
-# $D$ kernels, plus a bias. That *is* $x_p^n E + b$. The only difference is bookkeeping: the
-# conv stores its weight as $(D, C, P, P)$ where the Linear stores $(D, P^2 C)$, and the
-# conv's output comes out as a $(B, D, H/P, W/P)$ image that we flatten back into a sequence.
-#
-# Because we flattened each patch in $(c, p_1, p_2)$ order, the Linear weight folds into the
-# conv kernel with a single `rearrange`:
+# an `nn.Linear(P*P*C, D)` applied to the `(B, N, P*P*C)` tensor. A
+# `Conv2d(C, D, kernel_size=P, stride=P)` computes the same thing: its windows tile the image
+# without overlap, so each output position takes the dot product of one patch with each of the
+# $D$ kernels, plus a bias. Only the storage differs: the conv keeps its weight as $(D, C, P, P)$
+# and returns a $(B, D, H/P, W/P)$ map that we flatten back into a sequence. Because we flattened
+# each patch in $(c, p_1, p_2)$ order, one `rearrange` folds the Linear weight into the kernel:
 
 # %%
 torch.manual_seed(0)
@@ -282,11 +304,10 @@ print(f"Linear over patches vs strided Conv2d: max |difference| = {max_diff(toke
 assert torch.allclose(tokens_linear, tokens_conv, rtol=RTOL, atol=ATOL)
 
 # %% [markdown]
-# The difference is not zero but of the order of float32 rounding (printed above): the two
-# kernels add the same 48 products in a different order, and float32 addition is not
-# associative. That is why the check is `torch.allclose` with `rtol = atol = 1e-5`: comfortably
-# above float32 rounding, far below anything a wrong weight layout would produce. (Try it: fold
-# the weight as `"d (p1 p2 c) -> d c p1 p2"` instead, as the next cell does.)
+# The difference is not zero but float32 rounding (printed above): the two kernels add the same
+# 48 products in a different order. Hence `torch.allclose` with `rtol = atol = 1e-5`: far above
+# rounding, far below what a wrong weight layout gives. The next cell folds the weight as
+# `"d (p1 p2 c) -> d c p1 p2"`, the wrong order:
 
 # %%
 wrong = nn.Conv2d(3, DIM, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)
@@ -298,18 +319,16 @@ print(f"with the weight folded in the wrong order: max |difference| = {wrong_dif
 assert wrong_diff > 1000 * ATOL  # the tolerance can tell a layout bug from rounding
 
 # %% [markdown]
-# **What this shows.** A strided convolution with kernel = stride = $P$ *is* a Linear layer
-# applied to each flattened patch: the right weight layout matches to rounding, the wrong one
-# misses by far more than the tolerance. It does not show that the two are equally fast; the
-# library uses the convolution because it needs no reshape of the input. The match depends
-# on flattening each patch as $(c, p_1, p_2)$, the layout of `Conv2d`'s weight.
+# **What this shows.** A `Conv2d` with kernel = stride = $P$ *is* a Linear layer on each flattened
+# patch: the right weight layout matches to rounding, the wrong one misses by far more than the
+# tolerance. The match needs each patch flattened as $(c, p_1, p_2)$, the layout of `Conv2d`'s
+# weight.
 
 # %% [markdown]
 # ## 5. `vit_core.PatchEmbedding` is exactly this
 #
-# The library uses the convolution (it is one fused kernel and needs no reshape of the
-# input). Give it the Linear's weights and it must produce the same tokens as all three
-# versions above.
+# The library uses the convolution (one fused kernel, no reshape of the input). Given the
+# Linear's weights it must produce the same tokens:
 
 # %%
 config = ViTConfig.cifar10_tiny()
@@ -326,18 +345,13 @@ print(f"vit_core.PatchEmbedding == Linear over patches: max |difference| = "
       f"{max_diff(tokens_core, tokens_linear):.2e}")
 
 # %% [markdown]
-# From here on we use `PatchEmbedding` (and inside `ViT`, `model.patch_embed`).
-#
 # ## 6. Every shape, for CIFAR and for ViT-Base/16
 #
-# After the patch embedding the ViT prepends one learned **CLS token** (notebook 02) and
-# adds position embeddings, so the encoder sees $T = N + 1$ tokens of width $D$. The table is
-# computed from the configs, and every number in it is then *checked against real tensors*
-# coming out of `ViT.embed`.
-#
-# No 224 px photograph is available offline, so for the ViT-Base/16 row we **upsample our
-# 32 px CIFAR image to 224 px** (bicubic). It is blurry, but its shapes are exactly those of an
-# ImageNet image.
+# After the patch embedding the ViT prepends one learned **CLS token** (notebook 02) and adds
+# position embeddings, so the encoder sees $T = N + 1$ tokens of width $D$. The table comes from
+# the configs; the next cell checks it against real tensors from `ViT.embed`. For ViT-B/16 we
+# **upsample our 32 px image to 224 px** (bicubic): blurry, but with exactly an ImageNet
+# image's shapes.
 
 # %%
 def shape_row(name: str, cfg: ViTConfig) -> dict:
@@ -355,7 +369,9 @@ def print_table(rows: list[dict]):
         print("  ".join(str(r[c]).rjust(w) for c, w in zip(columns, widths)))
 
 
-configs = {"CIFAR seed (32 px, /4)": ViTConfig.cifar10_tiny(), "ViT-B/16 (224 px)": ViTConfig.vit_b_16()}
+configs = {
+    "tiny CIFAR-10 (32 px)": ViTConfig.cifar10_tiny(),
+    "ViT-B/16 (224 px)": ViTConfig.vit_b_16()}
 print_table([shape_row(name, cfg) for name, cfg in configs.items()])
 
 # %%
@@ -373,12 +389,9 @@ for name, cfg in configs.items():
     del model
 
 # %% [markdown]
-# The same picture at 224 px with 16 px patches: $14 \times 14 = 196$ patches, each a vector
-# of $P^2 C = 16 \cdot 16 \cdot 3 = 768$ numbers. For ViT-B/16 the patch vector happens to have the
-# same length as the embedding ($D = 768$), so $E$ is square; that is a coincidence of this
-# model, not a rule. The grid is too fine to number every patch, so only every other patch of
-# the first row and of the first column carries its index, plus the last patch; the order is
-# the same raster order as above.
+# The same picture at 224 px with 16 px patches: $14 \times 14 = 196$ patches of
+# $16 \cdot 16 \cdot 3 = 768$ numbers. That equals ViT-B/16's width $D = 768$, a coincidence of this
+# model, not a rule. Only every other patch of the first row and column is numbered, plus the last.
 
 # %%
 patches_224 = patchify_einops(image_224, 16)  # (1, 196, 768)
@@ -388,22 +401,25 @@ figures.save(fig, FIGURES / "01_patches_224")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** The shapes of the table are those of real tensors: $(B, N, D)$ out of
-# the patch embedding, $(B, T, D)$ into the encoder, for both models. The 224 px picture is an
-# upsampled 32 px image, so it shows the *shapes* of ViT-B/16's input, not what a 224 px
-# photograph looks like; and the two models here are untrained (their outputs mean nothing yet).
+# **What this shows.** The tensors have the table's shapes: $(B, N, D)$ out of the patch
+# embedding and $(B, T, D)$ into the encoder, for both models; the same 32 px image is 64 tokens
+# for the tiny model and 196 for ViT-B/16.
+#
+# <details><summary>Caveats</summary>
+#
+# The 224 px picture is an upsampled 32 px image: it shows the *shapes* of ViT-B/16's input, not
+# a 224 px photograph. Both models are untrained.
+# </details>
 #
 # ## 7. Patch size sets the sequence length, and attention pays for it quadratically
 #
 # Halving the patch side quadruples the number of patches, $N = (H/P)^2$. Self-attention
 # (notebook 03) compares every token with every other, so each head in each layer builds a
-# $T \times T$ matrix, $T = N + 1$: the cost grows like $N^2 = H^4 / P^4$.
-# Meanwhile the parameter count moves much less: only $E$ (size $P^2 C \times D$) and the
-# position table ($T \times D$) depend on $P$.
+# $T \times T$ matrix: the cost grows like $N^2 = H^4 / P^4$. The parameter count moves much
+# less: only $E$ ($P^2 C \times D$) and the position table ($T \times D$) depend on $P$.
 #
-# We build the tiny ViT ($D = 48$, $L = 4$, $h = 4$) for every patch size that divides 32 px
-# and **time** a forward pass of a batch of 8 images on this machine (fastest of a few runs;
-# on the CPU, the CPU time of one thread).
+# We build the tiny ViT for every patch size that divides 32 px and **time** a forward pass of
+# a batch of 8 images on this machine (fastest of a few runs; on a CPU, one thread's CPU time).
 
 # %%
 def time_forward(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
@@ -449,9 +465,8 @@ print(f"tiny ViT on {IMAGE_SIZE} px, batch {TIMING_BATCH}, measured on {TIMED_ON
 print_table(cost_rows)
 
 # %% [markdown]
-# Checks on the table: tokens follow $T = (H/P)^2 + 1$, attention entries are $T^2$, the
-# parameter count changes by a small factor while the attention entries change by a factor of
-# thousands (both printed below), and the measured time grows with the tokens.
+# The table's claims, checked: $T = (H/P)^2 + 1$, entries $= T^2$, parameters change by a small
+# factor while attention entries change by thousands:
 
 # %%
 for r in cost_rows:
@@ -468,9 +483,7 @@ if DEVICE.type == "cpu":  # on a GPU these small batches mostly time kernel laun
     assert ms[1] > 5 * ms[4] and ms[2] > ms[8]
 
 # %% [markdown]
-# On a log-log plot, time against tokens: at short sequences fixed overheads (the MLPs,
-# LayerNorms, Python) dominate and the curve is flat; once attention dominates it bends up
-# towards the slope-2 line of $T^2$. The dashed lines show slope 1 and slope 2 for reference.
+# On a log-log plot, time against tokens, with dashed lines of slope 1 and 2 for reference:
 
 # %%
 tokens = np.array([r["tokens T"] for r in cost_rows], dtype=float)
@@ -493,20 +506,21 @@ figures.save(fig, FIGURES / "01_patch_size_cost")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** How the forward time of the tiny ViT grows with the number of
-# tokens on this machine: read the slope between neighbouring points against the two dashed
-# lines (on a CPU the check above asserts that $P = 1$ costs more than 5x $P = 4$). It
-# does not show a GPU (whose fixed overheads are larger, so the flat part lasts longer) nor
-# training time; and one machine's milliseconds are not another's: compare the ratios, not
-# the absolute times. Smaller patches also see finer detail, which this table cannot show:
-# the accuracy side of the trade is for the exercises and notebook 06.
+# **What this shows.** Fewer tokens stop paying off early: the two largest patch sides cost
+# about the same, because at a few tokens fixed overheads (MLPs, LayerNorms, Python) dominate.
+# From $P = 4$ down the time climbs towards the slope-2 line of $T^2$, while the parameter count
+# barely moves (the ratios are printed above).
 #
-# The same arithmetic at 224 px for the patch sides of published models: /32, /16 and /14 (the
-# ViT paper's B/32, B/16, L/32, L/16 and H/14, which torchvision builds as `vit_b_32` ...
-# `vit_h_14`) and /8 (DINO's ViT-S/8 and ViT-B/8, Caron et al. 2021, "Emerging Properties in
-# Self-Supervised Vision Transformers"; timm ships them as `vit_small_patch8_224.dino` and
-# `vit_base_patch8_224.dino`). The counts depend only on $H$ and $P$, so the width of the
-# model does not matter here. These are **computed from shapes**, not timed:
+# <details><summary>Caveats</summary>
+#
+# One machine's milliseconds are not another's: compare ratios. A GPU has larger fixed
+# overheads, so its flat part lasts longer; training time is not measured. Smaller patches also
+# see finer detail, which a timing cannot show: exercise 4 measures that side of the trade.
+# </details>
+#
+# The same arithmetic at 224 px for published patch sides: /32, /16 and /14 (the ViT paper's
+# B/32, B/16, L/16 and H/14) and /8 (DINO's ViT-S/8 and ViT-B/8, Caron et al. 2021). The counts
+# depend only on $H$ and $P$; they are **computed from shapes**, not timed:
 
 # %%
 rows_224 = []
@@ -524,12 +538,11 @@ assert rows_224[1]["tokens T"] == 197  # the famous 196 patches + CLS of ViT-B/1
 # - Patchify = split each spatial axis into (grid, inside-patch) and flatten; reshape/permute and
 #   einops agree bit for bit.
 # - A Linear over flattened patches and a `Conv2d(kernel=stride=P)` are the same map once the
-#   weight is folded into $(D, C, P, P)$; they agree to ~$10^{-7}$ (float32 rounding).
-# - `vit_core.PatchEmbedding` is that map; the ViT then has $T = N + 1$ tokens of width $D$.
+#   weight is folded into $(D, C, P, P)$; `vit_core.PatchEmbedding` is that map.
 # - The patch side is the main knob on cost: $N \propto P^{-2}$ tokens, $N^2 \propto P^{-4}$ attention
 #   entries, while the parameter count hardly changes.
 #
-# Next, notebook 02: the tokens carry no idea *where* they came from — until we add position
+# Next, notebook 02: the tokens carry no idea *where* they came from, until we add position
 # embeddings.
 #
 # ## Exercises
@@ -541,12 +554,16 @@ assert rows_224[1]["tokens T"] == 197  # the famous 196 patches + CLS of ViT-B/1
 # 3. **A bigger image, the same model.** ViT-B/16 is often fine-tuned at 384 px. Compute $G$,
 #    $N$ and $T$ there, how many times more entries each attention matrix has than at 224 px,
 #    and how many parameters the model gains (hint: only one tensor changes size). Check your
-#    answers against `ViTConfig.vit_b_16(image_size=384)` and a model built on the `meta`
-#    device (no memory is allocated).
+#    answers with `ViTConfig.vit_b_16(image_size=384)` and a model built on the `meta` device.
+# 4. **The accuracy side of the trade** (open; for after notebook 06). Train the tiny ViT with
+#    patch sides 2, 4 and 8 for a few epochs each, with the same recipe (`course.recipes`, or
+#    `vit_core.train.fit` with `ViTConfig.cifar10_tiny(patch_size=p)`), and compare test accuracy
+#    and time per epoch. Which patch side would you pick on a CPU? No solution is given: the
+#    answer depends on your budget.
 #
 # ### Solutions (run by CI)
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 1: split the token axis back into the grid and each patch vector back into its pixels.
 def unpatchify(patches: torch.Tensor, p: int, h: int) -> torch.Tensor:
     return rearrange(patches, "b (gh gw) (c p1 p2) -> b c (gh p1) (gw p2)", gh=h // p, p1=p, p2=p)  # (B, C, H, W)
@@ -555,14 +572,14 @@ def unpatchify(patches: torch.Tensor, p: int, h: int) -> torch.Tensor:
 assert torch.equal(unpatchify(patchify_einops(random_images, PATCH_SIZE), PATCH_SIZE, IMAGE_SIZE), random_images)
 print("unpatchify(patchify(x)) == x: bit for bit")
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 2: unfold lists each window's (c, p1, p2) values in a column, windows in row-major order.
 unfolded = F.unfold(random_images, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)  # (B, P*P*C, N)
 assert unfolded.shape == (4, 3 * PATCH_SIZE ** 2, (IMAGE_SIZE // PATCH_SIZE) ** 2)
 assert torch.equal(unfolded.transpose(1, 2), patchify_einops(random_images, PATCH_SIZE))
 print(f"F.unfold {tuple(unfolded.shape)}, transposed == patchify_einops: bit for bit")
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 3: G = 384/16 = 24, N = 576, T = 577; only the position table (T x D) grows.
 cfg_224, cfg_384 = ViTConfig.vit_b_16(), ViTConfig.vit_b_16(image_size=384)
 with torch.device("meta"):  # shapes only: no memory, no initialisation cost

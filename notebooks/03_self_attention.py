@@ -17,16 +17,15 @@
 #
 # # 03 · Self-attention, from matrix products to `vit_core.Attention`
 #
-# Self-attention is the one place in a Transformer where tokens talk to each other. Everything
-# else (LayerNorm, the MLP) works on one token at a time. In this notebook we build it from
-# three matrix products and a softmax, understand the $\sqrt{d_h}$ in it by measuring what goes
-# wrong without it, split it into heads, prove four implementations equal, look at what a
-# trained head attends to in a real image, and measure its famous quadratic cost.
+# Self-attention is the one place in a Transformer where tokens talk to each other; everything
+# else in the block (notebook 04) works on one token at a time. In this notebook we build it from
+# three matrix products and a softmax, measure what goes wrong without the $\sqrt{d_h}$ in it,
+# split it into heads, and measure its famous quadratic cost.
 #
 # **What you will learn**
 # - scaled dot-product attention, derived and written with plain matmuls;
 # - why scores are divided by $\sqrt{d_h}$: the variance of $q \cdot k$ and softmax saturation, measured,
-#   and what the variances really are in a fresh and in a trained model;
+#   and what the variances are in a fresh and in a trained model;
 # - multi-head attention: splitting and merging heads with einops;
 # - that a hand-written version, a fused-QKV version, `F.scaled_dot_product_attention` and
 #   `vit_core.Attention` compute the same thing;
@@ -70,7 +69,7 @@ SAMPLES = 20_000         # random (q, k) pairs per dimension in the variance exp
 KEYS = 64                # keys per softmax row in the saturation experiment
 DIMS = [4, 16, 64, 256, 1024]  # head widths d_h to test
 SATURATED = 0.99         # a softmax row counts as saturated when its largest weight is above this
-RECIPE = recipes.RECIPES["improved-cpu"]  # the trained model: notebook 06's, shipped in data/checkpoints/
+RECIPE = recipes.RECIPES["improved-cpu"]  # a model trained in notebook 06; there you will see how
 STATS_IMAGES = 64        # test images for the variance statistics of section 2
 SEQ_LENS = env.pick(full=[64, 128, 256, 512, 1024, 2048, 4096], smoke=[64, 128, 256, 512, 1024, 2048])
 if DEVICE.type == "cpu":
@@ -143,8 +142,12 @@ assert (out <= V.max(dim=1, keepdim=True).values + ATOL).all() and (out >= V.min
 
 # %% [markdown]
 # **What this shows.** Every output token is a weighted average of the value vectors, with
-# weights that sum to one: attention can only mix what is there. It does not show what the
-# weights *should* be; these projections are random, so the mixing is meaningless so far.
+# weights that sum to one: attention can only mix what is there.
+#
+# <details><summary>Caveats</summary>
+#
+# These projections are random, so the mixing is meaningless so far.
+# </details>
 #
 # ## 2. Why divide by $\sqrt{d_h}$?
 #
@@ -171,26 +174,17 @@ for dim, var, scaled in variance_rows:
     assert 0.9 < var / dim < 1.1 and 0.9 < scaled < 1.1  # Var = d_h, and 1 after scaling
 
 # %% [markdown]
-# Variance 1 is a reference, not what a real model has. LayerNorm gives each token mean 0 and
-# variance 1 over its $D$ channels, but the query is $q = \mathrm{LN}(x)\, W_Q$, a sum of $D$
-# products: with weights of standard deviation $\sigma$ its entries have variance about
-# $D \sigma^2$. `vit_core` initialises every Linear with $\sigma$ = 0.02 (printed below), as timm
-# does (`init_weights_vit_timm` in `timm/models/vision_transformer.py`), so for the tiny ViT
-# that variance is far below 1. Measured in every block, on test images, for the fresh model
-# and for a trained one: notebook 06's `improved-cpu` run, shipped in `data/checkpoints/` (if
-# it is missing, a scaled-down run stands in and says so).
+# Variance 1 is a reference, not what a real model has. Each token entering attention has been
+# normalised to entries of about unit size (by a layer that notebook 04 introduces), but the
+# query is $q = x W_Q$, a sum of $D$ products: with weights of standard deviation $\sigma$ its
+# entries have variance about $D \sigma^2$. `vit_core` initialises every Linear with
+# $\sigma$ = 0.02 (printed below), as timm does, so for the tiny ViT that variance is far
+# below 1. We measure it in every block, on test images, for the fresh model and for a trained
+# one: a model trained in notebook 06 (there you will see how).
 
 # %%
-found = course_runs.shipped(RECIPE.name)
-if found is not None:
-    trained, record = found
-    ORIGIN = f"notebook 06's {RECIPE.name}: {record['test_acc']:.1%} test accuracy, {len(record['history'])} epochs"
-else:
-    small = recipes.scaled_down(RECIPE)
-    trained, record = course_runs.run(small, DATA / "runs" / small.name, DATA, device=DEVICE, progress=False)
-    ORIGIN = f"STAND-IN: a scaled-down run of {RECIPE.name} ({record['test_acc']:.1%}), not a trained model"
-trained = trained.to(DEVICE).eval()
-print(f"trained model: {ORIGIN}")
+trained = course_runs.load_exported(RECIPE.name).to(DEVICE).eval()  # shipped in data/checkpoints/
+print("trained model:", course_runs.describe(course_runs.record(RECIPE.name)))
 
 
 def qk_variances(net: ViT, x: torch.Tensor) -> list[tuple[float, float, float]]:
@@ -219,16 +213,18 @@ print(f"{'block':>5} | {'fresh: Var(q)':>13} {'Var(k)':>7} {'Var(s)':>7} | {'tra
 for i, (f, t) in enumerate(zip(fresh_var, trained_var), start=1):
     print(f"{i:>5} | {f[0]:>13.3f} {f[1]:>7.3f} {f[2]:>7.4f} | {t[0]:>15.3f} {t[1]:>7.3f} {t[2]:>7.3f}")
 assert all(0.5 * D * sigma ** 2 < f[0] < 2 * D * sigma ** 2 and f[0] < 0.1 for f in fresh_var)  # far below 1
-assert all(t[2] > 10 * f[2] for f, t in zip(fresh_var, trained_var)) or found is None  # training grows the scores
+assert all(t[2] > 10 * f[2] for f, t in zip(fresh_var, trained_var))  # training grows the scores
 
 # %% [markdown]
 # **What this shows.** At initialisation $q$ and $k$ have variance near $D\sigma^2$, far below 1,
-# so every score is close to 0 and every attention row close to uniform: a fresh model is
-# nowhere near saturation, with or without the scale. Training makes the scores much larger.
-# So the case for $1/\sqrt{d_h}$ is not "LayerNorm makes the variance 1"; it is that, whatever
-# the variances, the score's spread grows with the head width, and the scale removes that
-# dependence, so the same initialisation and learning rate behave alike at any $d_h$. One
-# trained model, one batch of images: the trained values are an example, not a law.
+# so every attention row is close to uniform, with or without the scale; training makes the
+# scores much larger. So the case for $1/\sqrt{d_h}$ is not that the variances are 1: whatever
+# they are, the score's spread grows with the head width, and the scale removes that dependence.
+#
+# <details><summary>Caveats</summary>
+#
+# One trained model, one batch of images: the trained values are an example, not a law.
+# </details>
 #
 # Large scores are a problem because of what the softmax does with them. Scale all scores by
 # a factor $t$: as $t$ grows, $\operatorname{softmax}(t\,s)$ tends to a one-hot vector on the
@@ -238,11 +234,9 @@ assert all(t[2] > 10 * f[2] for f, t in zip(fresh_var, trained_var)) or found is
 # $$\frac{\partial a_i}{\partial s_j} = a_i(\delta_{ij} - a_j), \qquad J = \operatorname{diag}(a) - a a^\top ,$$
 #
 # and for a one-hot $a$ every entry is 0: no gradient flows back to the queries and keys.
-# Back in the reference case (unit variances), we measure four things for rows of 64 scores
-# $q \cdot k$ with and without the scale: the largest weight in a row, the row's entropy (the
-# uniform value is printed with the table), the size of the Jacobian $\lVert J \rVert_F$, and
-# the share of rows that are saturated (largest weight above the threshold printed, so
-# $J \approx 0$).
+# Back in the reference case (unit variances), we measure for rows of 64 scores, with and
+# without the scale: the largest weight, the entropy, the Jacobian's size $\lVert J \rVert_F$,
+# and the share of saturated rows (largest weight above the printed threshold, so $J \approx 0$).
 
 # %%
 def softmax_stats(scores: torch.Tensor) -> dict:
@@ -272,9 +266,8 @@ for dim, stats in saturation.items():
 # %% [markdown]
 # Without the scale, the rows collapse towards one-hot as $d_h$ grows: at ViT-B's head width
 # ($d_h = 64$) a sizeable share of rows is already saturated, at $d_h = 1024$ most are, and
-# the Jacobian shrinks with them. (A near-uniform row has a modest Jacobian too, each entry
-# about $1/T$; the danger is the one-hot end, where it vanishes.) With the scale, every $d_h$
-# gives the same distribution, and no row saturates. The checks:
+# the Jacobian shrinks with them. With the scale, every $d_h$ gives the same distribution, and
+# no row saturates. The checks:
 
 # %%
 unscaled = {dim: saturation[dim]["unscaled"] for dim in DIMS}
@@ -307,11 +300,15 @@ figures.save(fig, FIGURES / "03_sqrt_d_scaling")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** In the reference case the unscaled score variance follows $d_h$ and the
-# softmax saturates as $d_h$ grows, while the scaled statistics do not move with $d_h$. It is a
-# synthetic experiment with independent Gaussian queries and keys; real ones are correlated and
-# have other variances (measured above), so it shows the *trend* with $d_h$, not the values in a
-# given model.
+# **What this shows.** Without the scale the score variance follows $d_h$ and the softmax
+# saturates as $d_h$ grows, killing its gradient; with it, the statistics do not move with $d_h$.
+#
+# <details><summary>Caveats</summary>
+#
+# A synthetic experiment with independent Gaussian queries and keys; real ones are correlated
+# and have other variances (measured above), so it shows the *trend* with $d_h$, not the values
+# in a given model.
+# </details>
 #
 # ## 3. Many heads
 #
@@ -335,6 +332,10 @@ merge = lambda t: rearrange(t, "b h t d -> b t (h d)")  # (B, h, T, d_h) -> (B, 
 assert torch.equal(merge(split(Q)), Q)  # splitting and merging lose nothing
 assert torch.equal(split(Q)[:, 1], Q[..., head_dim:2 * head_dim])  # head 1 owns channels 12..23
 print(f"D={D} channels = h={heads} heads x d_h={head_dim}; split {tuple(Q.shape)} -> {tuple(split(Q).shape)}")
+
+# %% [markdown]
+# **What this shows.** Splitting into heads and merging back loses nothing: each head owns one
+# slice of $d_h$ consecutive channels of the projections.
 
 # %% [markdown]
 # ## 4. Four implementations, one answer
@@ -394,8 +395,8 @@ print(f"attention weights returned by vit_core.Attention {tuple(core_weights.sha
 
 # %% [markdown]
 # **What this shows.** Four ways of writing multi-head attention give the same output to float32
-# rounding, and `vit_core.Attention` returns the same weights as the hand-written version. It
-# says nothing about speed (section 6 times two of them).
+# rounding, and `vit_core.Attention` returns the same weights as the hand-written version
+# (section 6 times two of them).
 #
 # From here on, `vit_core.Attention` (inside every `Block` of the ViT) is our attention.
 #
@@ -403,7 +404,7 @@ print(f"attention weights returned by vit_core.Attention {tuple(core_weights.sha
 #
 # Attention weights are easiest to read for the CLS token: row 0 of a layer's $T \times T$
 # matrix says how much the CLS token takes from each patch. We look at the trained model of
-# section 2 (a fresh model's rows are nearly uniform, as section 2 measured).
+# section 2 (a fresh model's rows are nearly uniform).
 
 # %%
 bird = CIFAR10_CLASSES.index("bird")
@@ -457,14 +458,16 @@ figures.save(fig, FIGURES / "03_attention_heads")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** In the top row, read each head's map against the colour bar and the
-# uniform weight $1/T$ in the title: a cell brighter than uniform is a patch that head favours,
-# and the heads of one block need not favour the same patches. In the matrices below, row 0 is
-# the CLS token's row (the top maps are that row without its first entry, folded into the grid),
-# and a vertical stripe is a key token that many queries read from. The maps show where the CLS token *reads from* in the
-# last block of one image; they are not an explanation of the prediction: the values it reads
-# have been mixed over four blocks, and the other blocks are not shown (notebook 07 looks at
-# more images, every block, and rollout).
+# **What this shows.** The heads of one block favour different patches (brighter than the
+# uniform $1/T$ in the title), and in the matrices below a vertical stripe is a key token that
+# many queries read from; row 0 is the CLS row that the top maps fold into the grid.
+#
+# <details><summary>Caveats</summary>
+#
+# The maps show where the CLS token *reads from* in the last block of one image; they are not
+# an explanation of the prediction: the values it reads have been mixed over four blocks
+# (notebook 07 looks at more images, every block, and rollout).
+# </details>
 
 # %% [markdown]
 # How peaked are these rows? A row's entropy compared with the uniform $\ln T$ tells us whether
@@ -484,47 +487,43 @@ for layer, (row, fresh_row) in enumerate(zip(entropy.tolist(), fresh_entropy.tol
     print(f"block {layer}: trained " + "  ".join(f"{v:5.2f}" for v in row)
           + "   | fresh " + "  ".join(f"{v:5.2f}" for v in fresh_row))
 assert (entropy <= math.log(T) + 1e-4).all()  # no distribution beats uniform
-assert fresh_entropy.min() > entropy.min() or found is None  # training made some head more peaked
+assert fresh_entropy.min() > entropy.min()  # training made some head more peaked
 
 # %% [markdown]
 # **What this shows.** The fresh model's heads sit at the uniform entropy; the trained model's
-# heads are more peaked, some much more than others (the table above). A low entropy says
-# only that a head is selective, not that what it selects matters for the prediction; and
-# the entropies are of one image.
+# heads are more peaked, some much more than others.
+#
+# <details><summary>Caveats</summary>
+#
+# A low entropy says only that a head is selective, not that what it selects matters for the
+# prediction; and the entropies are of one image.
+# </details>
 #
 # ## 6. The price: $O(T^2)$ time and memory
 #
 # The score matrix has $T \times T$ entries per head, and both matrix products touch all of them:
 # $QK^\top$ costs $T \cdot T \cdot d_h$ multiply-adds and so does $AV$. Doubling the sequence length
-# should therefore **quadruple** the time and the memory of the weights. We time one attention
-# head of width $d_h = 64$, written with explicit matmuls (the version that stores the weights) and
-# with PyTorch's fused kernel, for $T$ from 64 up. The memory column is the size of the
-# $T \times T$ float32 weight tensor, computed from its shape. On the CPU we time one thread and
-# count its CPU time, not the wall clock: this machine is shared, and while another job holds the
-# core a wall clock keeps running but the thread's CPU time does not. The calls take turns, round
-# after round, and the fastest of several runs of each is kept.
+# should therefore **quadruple** the time and the memory of the weights. We time one head of
+# width $d_h = 64$, written with explicit matmuls and with PyTorch's fused kernel, for $T$ from
+# 64 up; the memory column is the size of the $T \times T$ float32 weights, from their shape.
+# On a CPU we count the thread's CPU time, not the wall clock (this machine is shared), and keep
+# the fastest of several runs.
 
 # %%
 def fastest_ms(fns: dict, repeats: int) -> dict:
-    """{name: fastest time of fn() in milliseconds}: CPU time of one thread on the CPU, wall time
-    on a GPU. The functions take turns, one round at a time, so a slow spell on a shared machine
-    slows one run of each rather than every run of one; each timed run follows an untimed one."""
-    threads, times = torch.get_num_threads(), {name: [] for name in fns}
-    # On the CPU, this thread's CPU time: time while another job holds the core does not count.
+    """{name: fastest time of fn() in ms}: one thread's CPU time on the CPU, wall time on a GPU.
+    The functions take turns, and each timed call follows an untimed one (warm caches)."""
     clock = time.perf_counter if DEVICE.type == "cuda" else time.thread_time
-    if DEVICE.type == "cpu":
-        torch.set_num_threads(1)
+    sync = torch.cuda.synchronize if DEVICE.type == "cuda" else (lambda: None)
+    times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            fn()  # untimed: the timed run then finds caches and memory as its own call left them
-            if DEVICE.type == "cuda":
-                torch.cuda.synchronize()
+            fn()
+            sync()
             start = clock()
             fn()
-            if DEVICE.type == "cuda":
-                torch.cuda.synchronize()
+            sync()
             times[name].append(clock() - start)
-    torch.set_num_threads(threads)
     return {name: 1000 * min(t) for name, t in times.items()}
 
 
@@ -543,23 +542,18 @@ with torch.inference_mode():
     fastest = fastest_ms(calls, TIMING_REPEATS)
 timing_rows = [{"T": n, "weights MiB": n * n * 4 / 2 ** 20, "matmul ms": fastest[n, "matmul ms"],
                 "fused ms": fastest[n, "fused ms"]} for n in SEQ_LENS]
-TIMED_ON = env.hardware()
-if DEVICE.type == "cpu":
-    TIMED_ON = TIMED_ON.replace(f"{torch.get_num_threads()} threads", "CPU time of 1 thread")
+TIMED_ON = f"{env.hardware()}, {'wall time' if DEVICE.type == 'cuda' else 'CPU time of 1 thread'}"
 print(f"one head, d_h = {TIMING_HEAD_DIM}, batch 1, measured on {TIMED_ON}:")
 print(f"{'T':>6} {'T x T weights (MiB)':>20} {'matmul ms':>10} {'fused ms':>9}")
 for r in timing_rows:
     print(f"{r['T']:>6} {r['weights MiB']:>20.3f} {r['matmul ms']:>10.3f} {r['fused ms']:>9.3f}")
 
 # %% [markdown]
-# On a log-log plot a power law $t \propto T^k$ is a straight line of slope $k$. We fit the slope
-# in two ranges. For $256 \le T \le 1024$ the matrices fit in a CPU's caches and the
-# work per entry is constant: the slope should be 2 (a GPU is far from busy at these sizes, and
-# its times are mostly the fixed cost of launching the kernels, so its slopes come out flatter). At short sequences fixed overheads
-# dominate and flatten the curve; at long ones, on a CPU, the slope often comes out *above* 2:
-# once the $T \times T$ matrix (its size is in the table) no longer fits in the caches, every
-# entry travels to and from main memory, which costs more per entry. Memory is exactly
-# quadratic by construction.
+# On a log-log plot a power law $t \propto T^k$ is a straight line of slope $k$. We fit it in two
+# ranges. For $256 \le T \le 1024$ the matrices fit in a CPU's caches and the slope should be 2.
+# At long sequences it often comes out *above* 2 on a CPU: the $T \times T$ matrix no longer fits
+# in the caches, and every entry travels to and from main memory. (A GPU at these sizes spends
+# most of its time launching kernels, so its slopes come out flatter.)
 
 # %%
 ns = np.array([r["T"] for r in timing_rows], dtype=float)
@@ -599,10 +593,16 @@ figures.save(fig, FIGURES / "03_attention_cost")
 plt.show()
 
 # %% [markdown]
-# **What this shows.** Memory is quadratic by construction; time on a CPU is close to
-# quadratic in the middle range (the fitted slopes are printed above; on a GPU they are not checked). One machine, one head,
-# batch 1: a GPU has other caches and overheads, and the fused kernel's advantage depends on
-# the device. For scale, the same arithmetic for ViT-B/16 at two image sizes:
+# **What this shows.** Memory is exactly quadratic; time is close to quadratic in the middle
+# range on a CPU (the fitted slopes are printed above; on a GPU they are not checked).
+#
+# <details><summary>Caveats</summary>
+#
+# One machine, one head, batch 1: a GPU has other caches and overheads, and the fused kernel's
+# advantage depends on the device.
+# </details>
+#
+# For scale, the same arithmetic for ViT-B/16 at two image sizes:
 
 # %%
 for size in (224, 1024):
@@ -619,8 +619,8 @@ for size in (224, 1024):
 #
 # - Attention is $\operatorname{softmax}(QK^\top/\sqrt{d_h})\,V$: every output is a convex mix of values (rows sum to 1).
 # - Without the $1/\sqrt{d_h}$, score variance grows like $d_h$ and the softmax saturates into one-hot rows with
-#   vanishing gradients; with it, the statistics do not depend on $d_h$ (measured above). LayerNorm does not
-#   make $q$ and $k$ unit-variance: at a std-0.02 initialisation they are much smaller, and training grows them.
+#   vanishing gradients; with it, the statistics do not depend on $d_h$ (measured above). Real $q$ and $k$
+#   are not unit-variance: at a std-0.02 initialisation they are much smaller, and training grows them.
 # - Heads are a reshape: `b t (h d) -> b h t d`; by-hand, fused QKV, `F.scaled_dot_product_attention` and
 #   `vit_core.Attention` agree to $10^{-5}$.
 # - Memory grows exactly as $T^2$; measured time has log-log slope about 2 while the matrix fits in
@@ -644,7 +644,7 @@ for size in (224, 1024):
 #
 # ### Solutions (run by CI)
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 1: softmax((Q / sqrt(d_h)) K^T) V is the same computation with the scale moved into W_Q.
 folded = nn.Linear(D, 3 * D).to(DEVICE)
 with torch.no_grad():
@@ -663,7 +663,7 @@ with torch.no_grad():
 print(f"scale folded into W_Q: max |difference| from attention_by_hand = {folded_diff:.1e}")
 assert folded_diff < ATOL
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 2: a masked key gets weight exactly 0, so the other outputs are those of the shorter sequence.
 with torch.no_grad():
     q, k, v = rearrange(qkv(X), "b t (three h d) -> three b h t d", three=3, h=heads)  # (B, h, T, d_h) each
@@ -677,7 +677,7 @@ mask_diff = max_diff(masked[:, :, keep], shorter)
 print(f"token {hidden} masked vs deleted: max |difference| over the other tokens = {mask_diff:.1e}")
 assert mask_diff < ATOL
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 3: projections 4 T D^2, attention 2 T^2 D multiply-adds (a FLOP counter counts 2 per multiply-add).
 from torch.utils.flop_counter import FlopCounterMode
 

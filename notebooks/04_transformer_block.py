@@ -29,7 +29,6 @@
 #   `vit_core.Block` and `vit_core.Encoder` with the same weights;
 # - pre-norm (ViT) against post-norm (the original Transformer), in equations and in a
 #   measurement of activation and gradient norms through a deep stack at initialisation;
-# - which names HuggingFace, torchvision and timm give to the same parts;
 # - how the residual stream's statistics change through depth, for the tiny ViT and ViT-B/16
 #   at initialisation, on real CIFAR-10 images.
 #
@@ -42,18 +41,17 @@ from course import env, setup
 here = setup()  # prints one line: profile, device, data folder
 
 # %% [markdown]
-# Everything in this notebook is a float32 comparison or a forward pass at initialisation, so it
-# runs on the CPU even where a GPU exists: the checks test the maths, not a kernel's rounding.
-# The knobs that change between the full and the smoke profile are all in the next cell.
+# Everything here is a float32 comparison or a forward pass at initialisation, so it runs on the
+# CPU even where a GPU exists. The knobs are all in the next cell.
 
 # %%
-from pathlib import Path
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torchvision
 
 from vit_core import Attention, Block, Encoder, MLP, ViT, ViTConfig, from_torchvision
 from course import max_diff
@@ -129,9 +127,13 @@ assert torch.equal(alone, plain[:1])
 
 # %% [markdown]
 # **What this shows.** The inline formula is `nn.LayerNorm`, and the $D - 1$ variance is a
-# measurable mistake. Each token leaves with mean 0 and standard deviation 1 whatever its batch.
+# measurable mistake; each token leaves with mean 0 and standard deviation 1 whatever its batch.
+#
+# <details><summary>Caveats</summary>
+#
 # It does not show that the *next* layer sees unit-variance inputs: $\gamma$, $\beta$ and the
-# weights that follow set that (notebook 03 measures it for queries and keys).
+# weights that follow set that (notebook 03 measured it for queries and keys).
+# </details>
 
 # %% [markdown]
 # The module version holds $\gamma$ and $\beta$ as parameters named `weight` and `bias`, like
@@ -202,8 +204,13 @@ plt.show()
 
 # %% [markdown]
 # **What this shows.** GELU is close to ReLU for large $|x|$ and differs near 0, where its
-# slope changes smoothly instead of jumping. The plot says nothing about which trains better;
-# that depends on the model and is not measured here.
+# slope changes smoothly instead of jumping.
+#
+# <details><summary>Caveats</summary>
+#
+# The plot says nothing about which trains better; that depends on the model and is not
+# measured here.
+# </details>
 #
 # The MLP widens each token from $D$ to $D_\text{mlp}$ channels (in ViT $D_\text{mlp} = 4D$),
 # applies GELU, and projects back:
@@ -235,6 +242,10 @@ with torch.no_grad():
 print(f"FeedForward vs vit_core.MLP:            max |diff| = {diff:.2e}")
 print(f"MLP(permuted tokens) vs permuted MLP:   max |diff| = {diff_perm:.2e}")
 assert diff <= TOL and diff_perm <= TOL
+
+# %% [markdown]
+# **What this shows.** `FeedForward` is `vit_core.MLP`, parameter names included, and permuting
+# the tokens only permutes its output: the MLP never mixes tokens.
 
 # %% [markdown]
 # ## 3 · The pre-norm residual block
@@ -316,8 +327,8 @@ assert diff <= TOL
 # **What this shows.** Built from the inline LayerNorm and MLP and `vit_core`'s attention, the
 # block and the stack of blocks compute what `vit_core.Block` and `vit_core.Encoder` compute,
 # given the same weights (the parameter names match too, or `load_state_dict` would fail).
-#
-# From here on the notebook uses `vit_core.Block` and `vit_core.Encoder`.
+# From here on the notebook uses `vit_core.Block` and `vit_core.Encoder`. (Other libraries give
+# these parts other names; notebook 11 maps HuggingFace's, torchvision's and timm's onto ours.)
 #
 # ## 4 · Pre-norm against post-norm
 #
@@ -448,11 +459,9 @@ figures.save(fig, FIGURES / "04_transformer_block_prenorm_vs_postnorm")
 plt.show()
 
 # %% [markdown]
-# The left column starts at 0, so that a flat line looks flat; the right column shows each
-# block's gradient relative to block 1's, on one scale for both initialisations (absolute values
-# are in the table above). Post-norm is drawn dashed with hollow markers, so it stays visible
-# where it lies on top of pre-norm; a legend says "the two curves coincide" where they agree
-# within 2% at every block (printed above the figure). How much does one Linear layer scale a unit-variance input at
+# The right column shows each block's gradient relative to block 1's (absolute values are in
+# the table above); post-norm is dashed with hollow markers, so it stays visible where it lies on
+# top of pre-norm. How much does one Linear layer scale a unit-variance input at
 # initialisation? Its output has standard deviation $\sigma\sqrt{\text{fan\_in}}$:
 
 # %%
@@ -460,21 +469,25 @@ for fan_in in (CONFIG.dim, CONFIG.mlp_dim, 768, 3072):
     print(f"fan-in {fan_in:>4}: a std-{INIT_STD} Linear scales a unit-variance input by {INIT_STD * math.sqrt(fan_in):.2f}")
 
 # %% [markdown]
-# **What this shows**, each point checked by an assert below:
-# - **Post-norm** output tokens always have norm $\sqrt{D}$ (mean 0, variance 1 over $D$ channels):
-#   the stream cannot grow.
-# - With **vit_core's initialisation** at width $D = 48$, every Linear starts out shrinking its
-#   input (the factor for fan-in 48 is printed above). Each sub-layer writes almost nothing,
-#   both stacks begin close to the identity and look alike: stream and gradients are flat
-#   through depth. At this width the small init hides the difference at step 0 (section 6 shows
-#   that it is not as small at width 768).
-# - With **Xavier initialisation** the updates are large from the start. The pre-norm stream
-#   grows with depth and its gradients shrink towards the output (each later block's update is a
-#   smaller part of a larger sum); post-norm's gradients are larger near the output than near the
-#   input, the pattern Xiong et al. tie to the need for warm-up.
+# **What this shows.** With Xavier weights, pre-norm's gradients come out *smaller* than
+# post-norm's at every block and fall towards the output, while post-norm's rise (the ratios are
+# printed below); with vit_core's std-0.02 weights at width 48 the two stacks coincide, because
+# every Linear starts out shrinking its input (the factor is printed above), so both begin close
+# to the identity.
 #
-# Caveats: random tokens and random labels, step 0 only, a few seeds. This is about the
-# *start* of training; it does not show which stack trains to a better model.
+# **Why smaller is not worse.** The pre-norm stream grows with depth, but each sub-layer reads a
+# normalised copy of it, so what a branch adds stays bounded; the final LayerNorm divides by the
+# grown stream's size, and every block's gradient is scaled down with it (a later block's update
+# is also a smaller part of a larger sum). Post-norm renormalises after every sub-layer: its
+# tokens keep norm $\sqrt{D}$, the stream cannot grow, and its gradients are largest near the
+# output, the uneven pattern Xiong et al. tie to the need for a learning-rate warm-up.
+#
+# <details><summary>Caveats</summary>
+#
+# Random tokens and random labels, step 0 only, a few seeds: this is about the *start* of
+# training; it does not show which stack trains to a better model. And std 0.02 is small only
+# next to a narrow layer's fan-in (section 5 looks at width 768).
+# </details>
 
 # %%
 for (scheme, kind), (norms, grads) in results.items():
@@ -488,170 +501,14 @@ xavier_pre, xavier_post = results[SCHEMES[1], "pre-norm"], results[SCHEMES[1], "
 assert xavier_pre[0][-1] / xavier_pre[0][0] > 1.5, "Xavier: the pre-norm stream grows with depth"
 assert xavier_pre[1][-1] < xavier_pre[1][0], "Xavier: pre-norm gradients shrink towards the output"
 assert xavier_post[1][-1] > xavier_post[1][0], "Xavier: post-norm gradients grow towards the output"
-print("all pre-norm / post-norm observations hold for this run")
+ratio = xavier_pre[1] / xavier_post[1]  # (depth,): pre-norm's gradient over post-norm's, block by block
+assert ratio.max() < 1, "Xavier: pre-norm's gradients are smaller than post-norm's at every block"
+print(f"Xavier: pre-norm's gradient is {ratio.min():.2f} to {ratio.max():.2f} times post-norm's, block by block; "
+      f"its stream grows {xavier_pre[0][-1] / xavier_pre[0][0]:.1f}x, while post-norm's tokens keep norm "
+      f"sqrt(D) = {math.sqrt(CONFIG.dim):.2f}")
 
 # %% [markdown]
-# ## 5 · The same parts under other names
-#
-# Code and checkpoints elsewhere name these parts differently. HuggingFace `transformers` 4.x
-# (the names in most tutorials and in checkpoints such as `google/vit-base-patch16-224`) splits
-# attention into separate query, key and value Linears and each block into several small
-# classes; torchvision uses `nn.MultiheadAttention`, whose `in_proj_weight` stacks
-# $W_Q, W_K, W_V$ like `vit_core`'s fused `qkv`; timm uses the same names as `vit_core`, except
-# that `vit_core` keeps its blocks inside an `encoder`. In the table, `{i}` is the block index.
-# The torchvision, timm and vit_core names are checked by code against small instances of each
-# library's model. The HuggingFace names are checked the same way when `transformers` 4.x is
-# installed. transformers 5 reorganised its ViT in memory (blocks at `vit.layers.{i}`, attention
-# as `attention.q_proj` / `k_proj` / `v_proj` / `o_proj`, the MLP as `mlp.fc1` / `mlp.fc2`, no
-# `ViTEncoder`, `ViTSelfAttention`, `ViTIntermediate` or `ViTOutput` classes), but its
-# `save_pretrained` still writes the 4.x names that Hub checkpoints carry; with transformers 5 the
-# column is checked against those saved tensor names (the 4.x class names then go unchecked;
-# notebook 11 reads the 5.x classes one by one).
-
-# %%
-IN_BLOCK = "in block"  # marks rows whose names are relative to one block
-NAME_TABLE = [  # (part, HuggingFace class, HuggingFace attribute paths, torchvision, timm, vit_core)
-    ("whole classifier", "ViTForImageClassification", (), "VisionTransformer", "VisionTransformer", "ViT"),
-    ("backbone without the head", "ViTModel", ("vit",), None, None, None),
-    ("patch projection (conv)", "ViTPatchEmbeddings", ("vit.embeddings.patch_embeddings.projection",),
-     "conv_proj", "patch_embed.proj", "patch_embed.proj"),
-    ("CLS token", "ViTEmbeddings", ("vit.embeddings.cls_token",), "class_token", "cls_token", "cls_token"),
-    ("position embeddings", "ViTEmbeddings", ("vit.embeddings.position_embeddings",),
-     "encoder.pos_embedding", "pos_embed", "pos_embed"),
-    ("stack of blocks", "ViTEncoder", ("vit.encoder.layer",), "encoder.layers", "blocks", "encoder.blocks"),
-    ("one block", "ViTLayer", ("vit.encoder.layer.{i}",),
-     "encoder.layers.encoder_layer_{i}", "blocks.{i}", "encoder.blocks.{i}"),
-    (IN_BLOCK, "LayerNorm before attention", "ViTLayer", ("layernorm_before",), "ln_1", "norm1", "norm1"),
-    (IN_BLOCK, "query, key, value", "ViTSelfAttention",
-     ("attention.attention.query", "attention.attention.key", "attention.attention.value"),
-     "self_attention.in_proj_weight", "attn.qkv", "attn.qkv"),
-    (IN_BLOCK, "attention output projection", "ViTSelfOutput", ("attention.output.dense",),
-     "self_attention.out_proj", "attn.proj", "attn.proj"),
-    (IN_BLOCK, "LayerNorm before MLP", "ViTLayer", ("layernorm_after",), "ln_2", "norm2", "norm2"),
-    (IN_BLOCK, "MLP first Linear (+GELU)", "ViTIntermediate", ("intermediate.dense",), "mlp.0", "mlp.fc1", "mlp.fc1"),
-    (IN_BLOCK, "MLP second Linear", "ViTOutput", ("output.dense",), "mlp.3", "mlp.fc2", "mlp.fc2"),
-    ("final LayerNorm", "ViTModel", ("vit.layernorm",), "encoder.ln", "norm", "norm"),
-    ("classification head", "ViTForImageClassification", ("classifier",), "heads.head", "head", "head"),
-]
-
-# %% [markdown]
-# To check the table, build a small instance of each library's model (2 blocks, width 48) and
-# look every name up. A name passes if it is the model's class, a sub-module or a parameter;
-# names inside a block are looked up in block 0. For HuggingFace the class must also own the
-# attribute: it is the class of that module or of one of its parents.
-
-# %%
-import json
-import tempfile
-
-import timm
-import torchvision
-from safetensors.torch import load_file
-
-
-def hub_names(hf_model) -> tuple[set[str], list[str]]:
-    """The tensor names `save_pretrained` writes (the Hub layout) and the saved architectures."""
-    with tempfile.TemporaryDirectory() as folder:
-        hf_model.save_pretrained(folder)
-        config = json.loads((Path(folder) / "config.json").read_text())
-        return set(load_file(f"{folder}/model.safetensors")), config["architectures"]
-
-
-TINY = dict(image_size=32, patch_size=4, depth=2, heads=4, dim=48, mlp_dim=192, classes=10)
-models = {
-    "torchvision": torchvision.models.vision_transformer.VisionTransformer(
-        image_size=TINY["image_size"], patch_size=TINY["patch_size"], num_layers=TINY["depth"],
-        num_heads=TINY["heads"], hidden_dim=TINY["dim"], mlp_dim=TINY["mlp_dim"], num_classes=TINY["classes"]),
-    "timm": timm.models.vision_transformer.VisionTransformer(
-        img_size=TINY["image_size"], patch_size=TINY["patch_size"], embed_dim=TINY["dim"], depth=TINY["depth"],
-        num_heads=TINY["heads"], mlp_ratio=TINY["mlp_dim"] / TINY["dim"], num_classes=TINY["classes"]),
-    "vit_core": ViT(ViTConfig.cifar10_tiny(depth=TINY["depth"])),
-}
-HF_SAVED = None  # with transformers 5: (tensor names save_pretrained writes, architectures in config.json)
-try:
-    import transformers
-    hf_model = transformers.ViTForImageClassification(transformers.ViTConfig(
-        image_size=TINY["image_size"], patch_size=TINY["patch_size"], num_hidden_layers=TINY["depth"],
-        num_attention_heads=TINY["heads"], hidden_size=TINY["dim"], intermediate_size=TINY["mlp_dim"],
-        num_labels=TINY["classes"]))
-    if transformers.__version__.startswith("4."):
-        models["HuggingFace"] = hf_model
-    else:
-        HF_SAVED = hub_names(hf_model)
-        print(f"transformers {transformers.__version__}: the HuggingFace (4.x) column is checked against the "
-              f"{len(HF_SAVED[0])} tensor names its save_pretrained writes (the Hub layout)")
-except ImportError:
-    print("transformers is not installed here: the HuggingFace (4.x) column is printed but not checked")
-BLOCK_0 = {"HuggingFace": "vit.encoder.layer.0", "torchvision": "encoder.layers.encoder_layer_0",
-           "timm": "blocks.0", "vit_core": "encoder.blocks.0"}
-
-
-def name_exists(model: nn.Module, name: str, block: str | None) -> bool:
-    name = f"{block}.{name}" if block else name.replace("{i}", "0")
-    return (name == type(model).__name__ or name in dict(model.named_modules())
-            or name in dict(model.named_parameters()))
-
-
-def owned_by(model: nn.Module, path: str, class_name: str) -> bool:
-    """Is `path`, or one of its parents, an instance of a class called `class_name`?"""
-    parts = path.split(".")
-    owners = [model.get_submodule(".".join(parts[:k])) for k in range(len(parts) + 1)
-              if ".".join(parts[:k]) in dict(model.named_modules())]
-    return any(class_name in {c.__name__ for c in type(m).__mro__} for m in owners)
-
-
-# %%
-def saved_name_exists(name: str, block: str | None) -> bool:
-    """Is `name` a tensor, or a module holding tensors, in the checkpoint transformers 5 writes?"""
-    name = f"{block}.{name}" if block else name.replace("{i}", "0")
-    return any(key == name or key.startswith(name + ".") for key in HF_SAVED[0])
-
-
-def check_row(library: str, names: tuple[str, ...], block: bool, hf_class: str | None = None) -> str:
-    prefix = BLOCK_0[library] if block else None
-    if library == "HuggingFace" and HF_SAVED is not None:  # transformers 5: the 4.x names, as saved
-        ok = all(saved_name_exists(n, prefix) for n in names) if names else hf_class in HF_SAVED[1]
-        return "✓" if ok else "✗"
-    model = models[library]
-    ok = all(name_exists(model, n, prefix) for n in names)
-    if hf_class is not None:
-        paths = [f"{prefix}.{n}" if prefix else n.replace("{i}", "0") for n in names] or [""]
-        ok = ok and all(owned_by(model, p, hf_class) for p in paths)
-    return "✓" if ok else "✗"
-
-
-table, failures = [], []
-for row in NAME_TABLE:
-    block = row[0] == IN_BLOCK
-    part, hf_class, hf_paths, *others = row[1:] if block else row
-    shown = hf_paths[0] + "".join(f" / .{path.rsplit('.', 1)[1]}" for path in hf_paths[1:]) if hf_paths else ""
-    cells = [f"{hf_class}: {shown}" if shown else hf_class]
-    hf_checked = "HuggingFace" in models or HF_SAVED is not None
-    marks = [check_row("HuggingFace", hf_paths, block, hf_class) if hf_checked else " "]
-    for library, name in zip(("torchvision", "timm", "vit_core"), others):
-        cells.append(name or "-")
-        marks.append(check_row(library, (name,), block) if name else " ")
-    failures += [(part, cell) for cell, mark in zip(cells, marks) if mark == "✗"]
-    table.append((("  " if block else "") + part, [f"{c} {m}" for c, m in zip(cells, marks)]))
-
-print(f"{'part':<31}{'HuggingFace 4.x  class: attribute':<67}{'torchvision':<36}{'timm':<20}vit_core")
-for part, cells in table:
-    print(f"{part:<31}{cells[0]:<67}{cells[1]:<36}{cells[2]:<20}{cells[3]}")
-print(f"\nindented rows are relative to one block; ✓ = found in a {TINY['depth']}-block instance of that library's model")
-if HF_SAVED is not None:
-    print("HuggingFace ✓ = found among the tensor names save_pretrained writes (classes: 4.x's, not checked)")
-block_classes = {lib: type(models[lib].get_submodule(path)).__name__ for lib, path in BLOCK_0.items() if lib in models}
-print("block classes:", ", ".join(f"{lib} {name}" for lib, name in block_classes.items()))
-assert not failures, f"names not found: {failures}"
-
-# %% [markdown]
-# Two differences hide behind the names. HuggingFace's `ViTSelfOutput` and `ViTOutput` both
-# hold a `dense` Linear, but only `ViTOutput` adds the residual; the attention residual is added
-# in `ViTLayer`. And torchvision's MLP is an `nn.Sequential` (Linear, GELU, Dropout, Linear,
-# Dropout), hence the indices 0 and 3. `vit_core.from_torchvision` and `from_timm` (notebook 05)
-# do exactly this renaming, and `from_huggingface` (notebook 11) reads both HuggingFace layouts.
-#
-# ## 6 · The residual stream through depth
+# ## 5 · The residual stream through depth
 #
 # Finally, real images. Forward hooks record the residual stream after the embedding (position 0)
 # and after every block, without touching the model's code. For each we report the mean and the
@@ -728,20 +585,17 @@ figures.save(fig, FIGURES / "04_transformer_block_stream_statistics")
 plt.show()
 
 # %% [markdown]
-# **What this shows** (checked below). The patch embedding's fan-in initialisation passes on
-# the scale of the normalised pixels, so every stream starts with a standard deviation near 1.
-# Then the three models part ways:
-# - **tiny ViT**: the blocks barely change the stream at step 0. As in section 4, a std-0.02
-#   weight is small next to the fan-in scale $1/\sqrt{D}$ (the factors are printed in section 4).
-# - **ViT-B/16, vit_core init**: the same weight std is no longer small at width 768 (fan-in 768
-#   for the attention and the MLP's first Linear, 3072 for its second, printed in section 4).
-#   Each block adds a real update and the pre-norm stream grows block after block.
-# - **ViT-B/16, torchvision init**: larger weights again, and faster growth.
+# **What this shows** (checked below). Every stream starts with a standard deviation near 1;
+# the tiny ViT's blocks then barely change it, while both ViT-B/16 streams grow block after
+# block, faster with torchvision's larger initial weights. So "small init" depends on the width:
+# std 0.02 is small next to fan-in 48, not next to 768 or 3072 (the factors printed in section 4),
+# and at initialisation nothing normalises a pre-norm stream before the final LayerNorm.
 #
-# So "small init" depends on the width, and a pre-norm stream at initialisation is not normalised
-# anywhere between the embedding and the final LayerNorm. Caveats: untrained models, a handful
-# of images, and for ViT-B/16 upsampled 32 px images rather than real 224 px photographs.
-# Trained models look different again; notebook 07 looks inside one.
+# <details><summary>Caveats</summary>
+#
+# Untrained models, a handful of images, and for ViT-B/16 upsampled 32 px images rather than
+# real 224 px photographs. Trained models look different again; notebook 07 looks inside one.
+# </details>
 
 # %%
 growth = {name: s["token norm"][-1] / s["token norm"][0] for name, s in stats.items()}
@@ -765,10 +619,9 @@ assert growth[tv_name] > growth[vitb_name], "torchvision's init grows the stream
 # - A ViT block is pre-norm: $z + \mathrm{MSA}(\mathrm{LN}(z))$, then $z + \mathrm{MLP}(\mathrm{LN}(z))$,
 #   leaving an identity path through the whole stack; the model needs a final LayerNorm.
 # - Post-norm normalises the stream itself; at initialisation (Xavier) its gradients grow towards
-#   the output, while a pre-norm stream grows with depth. How much it grows depends on the init
+#   the output. A pre-norm stream grows with depth while each branch adds a bounded update, so
+#   its gradients are smaller, not worse. How much the stream grows depends on the init
 #   *relative to the width*: std 0.02 is tiny at width 48 and not at width 768.
-# - HuggingFace's `ViTLayer`, torchvision's `EncoderBlock`, timm's `Block` and `vit_core.Block`
-#   are the same computation under different names.
 #
 # Next, notebook 05 puts the patch embedding, positions, CLS token, encoder, final norm and head
 # together into the full model and loads torchvision's and timm's weights into it.
@@ -790,7 +643,7 @@ assert growth[tv_name] > growth[vitb_name], "torchvision's init grows the stream
 #
 # ### Solutions (run by CI)
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 1: RMSNorm divides by the root mean square; with a zero mean that is the standard deviation.
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * x / torch.sqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)  # (..., D)
@@ -806,7 +659,7 @@ with torch.no_grad():
 print(f"rms_norm vs nn.RMSNorm: {rms_diff:.1e}; on centred tokens, RMSNorm vs LayerNorm without beta: {ln_diff:.1e}")
 assert rms_diff <= TOL and ln_diff <= TOL
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 2: mean and standard deviation both scale with a, so (x - mean) / std does not change,
 # until a token's variance comes near epsilon (these tokens have standard deviation about 3).
 scale_diffs = {a: max_diff(layer_norm(a * tokens, torch.ones(CONFIG.dim), torch.zeros(CONFIG.dim), CONFIG.layer_norm_eps),
@@ -818,7 +671,7 @@ assert scale_diffs[0.001] > 100 * TOL  # variance ~1e-5, next to eps = 1e-6: eps
 # pre-norm sub-layer sees the same normalised input however large the stream has grown, so its
 # update does not grow with the stream: later blocks change a large stream relatively less.
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 3: L identical blocks.
 vit_b_config = ViTConfig.vit_b_16()
 predicted = vit_b_config.depth * block_parameters(vit_b_config.dim, vit_b_config.mlp_dim)

@@ -17,22 +17,19 @@
 #
 # # 05 · The full Vision Transformer
 #
-# Notebooks 01–04 built the parts: patches and their linear embedding, the CLS token and
-# position embeddings, multi-head attention, and the pre-norm encoder block. This notebook puts
-# them together into the whole model, counts where its parameters and its compute go, and loads
-# weights trained by other libraries into it.
+# Notebooks 01–04 built the parts: patches and their embedding, the CLS token and position
+# embeddings, multi-head attention, and the pre-norm encoder block. This notebook puts them
+# together into the whole model, counts where its parameters and compute go, proves that the
+# encoder alone is blind to token order, and loads other libraries' weights into it.
 #
 # **What you will learn**
-# - the ViT forward pass as four equations, and the tensor shapes at every step;
-# - a complete `TinyViT` in about twenty lines, proven to give *identical* logits to `vit_core.ViT`;
-# - where the parameters and the multiply-adds live, component by component, for the tiny CIFAR
-#   model and ViT-B/16, computed from the config and checked against PyTorch's FLOP counter and
-#   torchvision's published numbers;
-# - why the last block only needs to update the CLS token, and what that saves (counted and timed);
+# - the ViT forward pass as four equations, and a complete `TinyViT` in about twenty lines that
+#   gives *identical* logits to `vit_core.ViT`;
+# - where the parameters and the multiply-adds live, for the tiny CIFAR model and ViT-B/16,
+#   checked against PyTorch's FLOP counter and torchvision's published numbers;
+# - why the encoder without positions only sees a set of tokens (the proof notebook 02 promised);
 # - how `from_torchvision` and `from_timm` turn those libraries' ViT-B/16 into a `vit_core.ViT`
-#   with the same logits;
-# - what the pretrained ImageNet model predicts for an (upsampled) CIFAR-10 image, when the
-#   weights can be downloaded.
+#   with the same logits.
 #
 # Notation as in notebook 01: image side $H$, patch side $P$, $N = (H/P)^2$ patches, $T = N + 1$
 # tokens of width $D$, $h$ heads of width $d_h$, MLP width $D_\text{mlp}$, depth $L$.
@@ -43,14 +40,7 @@ if "google.colab" in sys.modules: subprocess.run("pip install -q timm -e git+htt
 from course import env, setup
 here = setup()  # prints one line: profile, device, data folder
 
-# %% [markdown]
-# All checks here compare two implementations in float32 on the CPU, so they test the maths
-# and not a GPU kernel's rounding. A ViT-B/16 forward pass at 224 px costs billions of
-# multiply-adds per image (section 2 counts them), a fraction of a second to a few seconds on a
-# CPU, so the checks use one or two images.
-
 # %%
-import time
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
@@ -65,7 +55,8 @@ from vit_core import Block, PatchEmbedding, ViT, ViTConfig, from_timm, from_torc
 from course import max_diff
 from vit_core.data import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
                            load_tensors, source_name, subset)
-from course import figures, pretrained
+from course import figures
+from course import runs as course_runs
 
 torch.manual_seed(0)
 plt.rcParams.update({"font.size": 10})  # with figures at most ~8.6 in wide: >= 9 pt on screen (course.figures)
@@ -115,9 +106,8 @@ class TinyViT(nn.Module):
 
 # %% [markdown]
 # `vit_core.ViT` holds the same parameters under the same names, except that its blocks live in
-# `encoder.blocks`. Copy its weights into a `TinyViT` and feed both ten real CIFAR-10 test
-# images (one per class): the logits must be identical, bit for bit. (`vit_core.ViT` has an
-# optional shortcut in its last block, off by default; section 3 explains and measures it.)
+# `encoder.blocks`. Copy its weights into a `TinyViT` and feed both ten CIFAR-10 test images (one
+# per class): the logits must be identical, bit for bit.
 
 # %%
 images, labels = subset(*load_tensors("cifar10", "test", DATA, download=DOWNLOAD), per_class=1, seed=0)
@@ -135,11 +125,10 @@ assert torch.equal(tiny_logits, reference_logits)
 
 # %% [markdown]
 # **What this shows.** Twenty lines are the whole model: same parameters, same names (but the
-# `encoder.` prefix), bit-identical logits. The model is untrained, so the logits themselves
-# mean nothing yet.
+# `encoder.` prefix), bit-identical logits (the model is untrained, so the logits mean nothing yet).
 #
-# The shapes along the way, for this batch of $B = 10$ images through the tiny ViT
-# ($P = 4$, so $N = 8^2 = 64$ patches and $T = N + 1 = 65$ tokens of width $D = 48$):
+# The shapes along the way, for this batch of $B = 10$ images ($N = 64$ patches, $T = 65$ tokens
+# of width $D = 48$):
 
 # %%
 with torch.no_grad():
@@ -161,10 +150,8 @@ assert torch.equal(steps[-1][1], tiny_logits)
 #
 # ## 2 · Where the parameters and the compute go
 #
-# With the notation of notebook 01 ($D$ width, $D_\text{mlp}$ MLP width, $L$ blocks, $C$ colour
-# channels, $P$ patch side, $N$ patches, $T = N + 1$ tokens) and $K$ classes, every component's
-# parameter count and its multiply-adds (MACs) per image follow from the shapes of its matrix
-# products:
+# With $K$ classes, every component's parameter count and its multiply-adds (MACs) per image
+# follow from the shapes of its matrix products:
 #
 # | component | parameters | multiply-adds per image |
 # | --- | --- | --- |
@@ -176,9 +163,8 @@ assert torch.equal(steps[-1][1], tiny_logits)
 # | LayerNorms ($2L + 1$) | $(2L + 1) \cdot 2D$ | 0 (element-wise, not counted) |
 # | head (CLS token only) | $D K + K$ | $D K$ |
 #
-# One FLOP count convention: a multiply-add is 2 FLOPs. Softmax, GELU, LayerNorm and the
-# residual additions cost $O(TD)$ or $O(T^2)$ element-wise operations, small next to the matrix
-# products, and are left out here as most published FLOP counts do.
+# A multiply-add is 2 FLOPs. Softmax, GELU, LayerNorm and the residual additions are element-wise,
+# small next to the matrix products, and left out as most published FLOP counts do.
 
 # %%
 def component_costs(c: ViTConfig) -> dict[str, tuple[int, int]]:
@@ -199,9 +185,9 @@ def component_costs(c: ViTConfig) -> dict[str, tuple[int, int]]:
 
 # %% [markdown]
 # Two independent checks. **Parameters**: build the model on PyTorch's `meta` device (shapes
-# only, no memory, no time), sort its named parameters into the same components and count them.
-# **Multiply-adds**: run a forward pass of one image under `torch.utils.flop_counter.FlopCounterMode`,
-# which records the FLOPs of every matrix product per module, and halve them.
+# only, no memory) and count its named parameters per component. **Multiply-adds**: run one
+# image under `torch.utils.flop_counter.FlopCounterMode`, which records the FLOPs of every matrix
+# product per module, and halve them.
 
 # %%
 def component_of(parameter_name: str) -> str:
@@ -222,7 +208,7 @@ def component_of(parameter_name: str) -> str:
 def measured_costs(config: ViTConfig) -> dict[str, tuple[int, int]]:
     """The same table, counted on a model built on the meta device."""
     with torch.device("meta"):
-        model = ViT(config)  # the equations as written (section 3 measures the shortcut)
+        model = ViT(config)  # the equations as written: every token through every block
     params = dict.fromkeys(component_costs(config), 0)
     for name, p in model.named_parameters():
         params[component_of(name)] += p.numel()
@@ -260,15 +246,10 @@ tiny_costs = print_costs("tiny CIFAR model", TINY_CONFIG)
 vit_b_costs = print_costs("ViT-B/16", VIT_B_CONFIG)
 
 # %% [markdown]
-# **What this shows.** The formulas of the table and PyTorch's FLOP counter agree on every
-# component, for both models ("matches counter"). The counts are of matrix products only, and
-# multiply-adds are not time: section 3 shows that a saving in multiply-adds and a saving in
-# seconds need not be the same.
-
-# %% [markdown]
-# A third check, against numbers torchvision publishes with its ImageNet weights (the metadata
-# ships with torchvision; nothing is downloaded): the parameter count of `vit_b_16`, and its
-# compute, which torchvision's `_ops` field gives in billions of multiply-adds.
+# **What this shows.** The formulas and PyTorch's FLOP counter agree on every component of both
+# models ("matches counter"). A third check, against torchvision's published numbers for
+# `vit_b_16` (metadata shipped with torchvision, nothing downloaded; `_ops` is in billions of
+# multiply-adds):
 
 # %%
 tv_meta = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1.meta
@@ -301,24 +282,24 @@ figures.save(fig, FIGURES / "05_vision_transformer_costs")
 plt.show()
 
 # %% [markdown]
-# **What this shows** (the figure and the two tables above). Each pair of bars splits one
-# model's parameters and multiply-adds into the components of the tables. In both models the
-# MLPs hold about two thirds of the parameters and the attention projections most of the
-# rest; the embeddings, LayerNorms and head are small. The compute splits differently: the one
-# component without parameters, $QK^\top$ and $AV$, takes a visible share of the tiny ViT's
-# multiply-adds and a small one of ViT-B/16's. The bars are shares, not sizes (the totals, in
-# the titles, differ by orders of magnitude), and they count multiply-adds, not seconds.
+# **What this shows.** In both models the MLPs hold about two thirds of the parameters and the
+# attention projections most of the rest. The compute splits differently: the one component
+# without parameters, $QK^\top$ and $AV$, takes a visible share of the tiny ViT's multiply-adds
+# and a small one of ViT-B/16's.
+#
+# <details><summary>Caveats</summary>
+#
+# The bars are shares, not sizes (the totals, in the titles, differ by orders of magnitude), and
+# they count multiply-adds, not seconds.
+# </details>
 #
 # Why the attention share differs: per block, the projections and the MLP cost
 # $4TD^2 + 2TDD_\text{mlp}$ multiply-adds and $QK^\top$ with $AV$ cost $2T^2D$, a ratio of
 #
 # $$\frac{2T^2 D}{4TD^2 + 2TDD_\text{mlp}} = \frac{T}{2D + D_\text{mlp}}.$$
 #
-# ViT-B/16 has far fewer tokens than channels ($T = 197$, $2D + D_\text{mlp} = 4608$), so the
-# quadratic part is small. The tiny ViT's tokens are a larger fraction of its channels
-# ($T = 65$, $2D + D_\text{mlp} = 288$), so it spends a much larger share of its compute on
-# attention weights. At 384 px ViT-B/16 has $T = 577$ tokens and the quadratic part grows as
-# $T^2$.
+# ViT-B/16 has far fewer tokens than channels ($T = 197$ against $2D + D_\text{mlp} = 4608$); the
+# tiny ViT's tokens are a larger fraction of its channels ($T = 65$ against $288$).
 
 # %%
 def quadratic_ratio(costs: dict[str, tuple[int, int]]) -> float:
@@ -338,135 +319,72 @@ for costs in (tiny_costs, vit_b_costs):
 assert quadratic_ratio(tiny_costs) > 5 * quadratic_ratio(vit_b_costs)
 
 # %% [markdown]
-# **What this shows.** The ratio predicted from the shape, $T / (2D + D_\text{mlp})$, and the
-# ratio of the counted multiply-adds are the same number for all three models, so how much of
-# a ViT's compute is quadratic can be read off its config. At a fixed width the share grows
-# with the tokens, as ViT-B/16 at 224 and at 384 px shows. It does not say how the *time*
-# splits: the attention products and the large matrix products of the projections and the MLP
-# need not run at the same speed on a given machine.
+# **What this shows.** How much of a ViT's compute is quadratic can be read off its config: the
+# predicted ratio $T / (2D + D_\text{mlp})$ and the counted one are the same number for all three
+# models, and at a fixed width it grows with the tokens (ViT-B/16 at 224 and at 384 px).
+#
+# <details><summary>Caveats</summary>
+#
+# It does not say how the *time* splits: the attention products and the large matrix products of
+# the projections and the MLP need not run at the same speed on a given machine.
+# </details>
 
 # %% [markdown]
-# ## 3 · Work the head never reads
+# ## 3 · Without positions, the encoder sees a set
 #
-# The head reads one row, $z_L^0$. In the last block, that row depends on *every* token's key
-# and value, but on no other token's query, attention output or MLP:
+# Notebook 02 showed, with the encoder as a black box, that shuffling the patches of a model
+# without position embeddings does not change its output. Now that attention and the block are
+# known, here is why. Let $\Pi$ be a permutation matrix that reorders the $T$ tokens,
+# $X \mapsto \Pi X$, and follow it through one block:
 #
-# $$z_L^0 = z'^{\,0}_L + \mathrm{MLP}\bigl(\mathrm{LN}(z'^{\,0}_L)\bigr), \qquad
-#   z'^{\,0}_L = z^0_{L-1} + \mathrm{softmax}\Bigl(\tfrac{q_0 K^\top}{\sqrt{d_h}}\Bigr) V\,W_O$$
+# - LayerNorm, the MLP and the residual additions act on each token separately, so they commute
+#   with reordering: $f(\Pi X) = \Pi f(X)$.
+# - Self-attention with $Q = XW_Q$, $K = XW_K$, $V = XW_V$ gives, since $\Pi^\top \Pi = I$ and a
+#   row-wise softmax does not care in which order the rows come,
 #
-# (per head; the heads' outputs are concatenated before $W_O$). So the last block can compute
-# keys and values for all $T$ tokens and everything else for the CLS token alone. The other
-# $N = T - 1$ tokens skip the output projection ($D^2$ each), their row of $QK^\top$ and $AV$
-# ($2TD$) and the MLP ($2DD_\text{mlp}$), a saving of
+# $$\operatorname{softmax}\!\Big(\frac{\Pi Q (\Pi K)^\top}{\sqrt{d_h}}\Big)\, \Pi V
+# = \Pi\, \operatorname{softmax}\!\Big(\frac{Q K^\top}{\sqrt{d_h}}\Big) \Pi^\top \Pi V
+# = \Pi\, \operatorname{Attn}(X).$$
 #
-# $$N\,(D^2 + 2TD + 2DD_\text{mlp}) \text{ multiply-adds per image.}$$
-#
-# The logits are the same, and so are the gradients: the skipped rows never reached the loss.
-# `vit_core.ViT` takes this shortcut when its config says so,
-# `ViTConfig.cifar10_tiny(cls_only_last_block=True)`, as the series' training recipes and
-# `python -m tools.bench` do. It is off by default, so that the last block outputs every token,
-# $(B, T, D)$, as the equations do and as a forward hook expects. With `return_attention=True`
-# it computes every row anyway, because attention maps need them. timm and torchvision compute
-# all rows.
+# So the whole encoder is **permutation-equivariant**: $\text{Enc}(\Pi X) = \Pi\,\text{Enc}(X)$.
+# Keep CLS first and shuffle the patches, and the CLS output cannot change. Only $E_\text{pos}$,
+# added *before* the encoder, ties a token to its slot. We check each step on the tiny ViT
+# trained in notebook 06 (as in notebook 02), with real CIFAR-10 tokens and no positions:
 
 # %%
-def shortcut_saving(c: ViTConfig) -> int:
-    """Multiply-adds per image that the CLS-only last block skips."""
-    T, D, D_mlp = c.seq_len, c.dim, c.mlp_dim
-    return (T - 1) * (D * D + 2 * T * D + 2 * D * D_mlp)
-
-
-def counted_macs(config: ViTConfig, cls_only_last_block: bool) -> int:
-    with torch.device("meta"):
-        model = ViT(replace(config, cls_only_last_block=cls_only_last_block))
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.empty(1, config.in_channels, config.image_size, config.image_size, device="meta"))
-    return counter.get_total_flops() // 2
-
-
-print(f"{'model':<18}{'all rows (MACs)':>18}{'CLS-only last block':>21}{'saved (formula)':>17}{'saved':>8}")
-for name, config in [("tiny CIFAR model", TINY_CONFIG), ("ViT-B/16", VIT_B_CONFIG)]:
-    full, short = counted_macs(config, False), counted_macs(config, True)
-    print(f"{name:<18}{full:>18,}{short:>21,}{shortcut_saving(config):>17,}{1 - short / full:>8.1%}")
-    assert full - short == shortcut_saving(config), "the counter and the formula disagree"
-
-# %% [markdown]
-# **What this shows.** The counter and the formula agree on the saving. The tiny ViT has only
-# $L = 4$ blocks, so one block's worth of work is a large share of the total; ViT-B/16 has 12.
-# The same logits and gradients, on the ten test images above with random labels, both ways:
-
-# %%
+trained = course_runs.shipped("improved-cpu")[0].eval()  # the tiny ViT trained in notebook 06
+block = trained.blocks[0]
 torch.manual_seed(0)
-model = ViT(TINY_CONFIG)
-targets = torch.randint(0, 10, (len(pixels),))
-outputs = {}
-for shortcut in (False, True):
-    model.config = replace(TINY_CONFIG, cls_only_last_block=shortcut)  # the same weights, either forward
-    model.zero_grad()
-    logits = model(pixels)
-    F.cross_entropy(logits, targets).backward()
-    outputs[shortcut] = logits.detach(), torch.cat([p.grad.flatten() for p in model.parameters()])
-logit_diff = max_diff(outputs[True][0], outputs[False][0])
-grad_diff = max_diff(outputs[True][1], outputs[False][1])
-print(f"shortcut on vs off: max |logit diff| {logit_diff:.1e}, max |gradient diff| {grad_diff:.1e} "
-      f"(float32 rounding: the kernels see different shapes)")
-assert logit_diff < 1e-5 and grad_diff < 1e-5
+perm = torch.randperm(TINY_CONFIG.seq_len)  # Π: a reordering of all T tokens, CLS included
+with torch.no_grad():
+    cls = trained.cls_token.expand(len(pixels), -1, -1)  # (B, 1, D)
+    x = torch.cat([cls, trained.patch_embed(pixels)], dim=1)  # (B, T, D): no positions
+    steps = {"LayerNorm, then MLP": lambda z: block.mlp(block.norm2(z)),
+             "LayerNorm, then attention": lambda z: block.attn(block.norm1(z)),
+             "one block, with residuals": block,
+             "whole encoder": trained.encoder}
+    for name, f in steps.items():
+        diff = max_diff(f(x[:, perm]), f(x)[:, perm])  # f(ΠX) against Π f(X)
+        print(f"{name:<27} max |f(ΠX) - Πf(X)| = {diff:.1e}")
+        assert diff < 1e-4
+    pos = trained.pos_embed  # (1, T, D): slot n keeps position n, whatever token lands there
+    diff = max_diff(trained.encoder(x[:, perm] + pos), trained.encoder(x + pos)[:, perm])
+print(f"{'whole encoder, E_pos added':<27} max |f(ΠX + E_pos) - Πf(X + E_pos)| = {diff:.1e}")
+assert diff > 0.1
 
 # %% [markdown]
-# And the time it saves: training steps (forward, backward, AdamW) of the tiny ViT on a
-# batch of 128, with and without the shortcut, timed in alternating rounds so that a busy
-# machine slows both alike, with PyTorch's own `torch.utils.benchmark.Timer` (the repository's
-# benchmark, `python -m tools.bench`, does the same against timm and torchvision).
-
-# %%
-from torch.utils import benchmark
-
-BATCH, ROUNDS = 128, env.dev_cap(env.pick(full=20, smoke=6), cap=3)  # images per step; timed rounds of 2 steps each
-torch.manual_seed(0)
-step_images, step_labels = torch.randn(BATCH, 3, 32, 32), torch.randint(0, 10, (BATCH,))
-
-
-def training_step(model, optimizer):
-    optimizer.zero_grad(set_to_none=True)
-    F.cross_entropy(model(step_images), step_labels).backward()
-    optimizer.step()
-
-
-timers = {}
-for shortcut in (False, True):
-    model = ViT(replace(TINY_CONFIG, cls_only_last_block=shortcut))
-    timers["CLS-only last block" if shortcut else "all rows"] = benchmark.Timer(
-        "training_step(model, optimizer)", num_threads=torch.get_num_threads(),
-        globals={"training_step": training_step, "model": model, "optimizer": torch.optim.AdamW(model.parameters())})
-rates = {name: [] for name in timers}
-for r in range(ROUNDS):  # alternating order: a busy machine slows both alike
-    for name in list(timers)[::-1 if r % 2 else 1]:
-        rates[name].append(BATCH / timers[name].timeit(2).mean)  # timeit warms up, then times 2 steps
-medians = {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
-for name, rate in medians.items():
-    print(f"{name:<20} {rate:>6,.0f} img/s (median of {ROUNDS} rounds; {env.hardware(torch.device('cpu'))})")
-speedup = medians["CLS-only last block"] / medians["all rows"]
-print(f"speed-up {speedup:.2f}x; the multiply-adds alone predict "
-      f"{1 / (1 - shortcut_saving(TINY_CONFIG) / counted_macs(TINY_CONFIG, False)):.2f}x")
-
-# %% [markdown]
-# **What this shows.** The measured speed-up next to the one the multiply-adds predict, on this
-# machine, for training steps of the tiny ViT. Time has costs the count leaves out (memory
-# traffic, element-wise work, Python), so the two need not match, and a busy machine adds
-# noise; the median of alternating rounds limits that, it does not remove it.
+# **What this shows.** Every step, and so the whole trained encoder, only moves its outputs when
+# its inputs are reordered (differences at float32 rounding); add the position table and the
+# outputs change outright. Order reaches a ViT through $E_\text{pos}$ alone.
 
 # %% [markdown]
 # ## 4 · torchvision and timm weights in `vit_core`
 #
-# Notebook 04's table showed that torchvision and timm store the same tensors under different
-# names. `from_torchvision` and `from_timm` rename every tensor to `vit_core`'s name, read the
-# config off the shapes (patch size from the convolution, width, depth, MLP width, image size
-# from the position table, classes from the head) and load strictly: a missing, extra or
-# misshapen tensor is an error, never a half-loaded model. If the conversion is right, the two
-# models compute the same function, so the same images give the same logits.
-#
-# The images: CIFAR-10 test images upsampled from 32 to 224 px and normalised with the
-# ImageNet statistics these models expect.
+# torchvision and timm store the same tensors under different names (notebook 04).
+# `from_torchvision` and `from_timm` rename every tensor to `vit_core`'s name, read the config off
+# the shapes and load strictly: a missing, extra or misshapen tensor is an error, never a
+# half-loaded model. If the conversion is right, the same images give the same logits. The images:
+# CIFAR-10 test images upsampled to 224 px, normalised with the ImageNet statistics.
 
 # %%
 big = F.interpolate(images[:BIG_IMAGES].float() / 255, size=224, mode="bilinear", align_corners=False)
@@ -478,27 +396,22 @@ print(f"{DATASET}: {len(big)} test image(s) ({[CIFAR10_CLASSES[i] for i in label
 # %%
 def compare(name: str, theirs: nn.Module, ours: ViT) -> float:
     with torch.no_grad():
-        start = time.perf_counter()
         their_logits, our_logits = theirs.eval()(big), ours.eval()(big)
-        seconds = time.perf_counter() - start
     diff = max_diff(their_logits, our_logits)
     print(f"{name:<12} logits {tuple(our_logits.shape)} with std {their_logits.std():.3f}: max |diff| = {diff:.2e}, "
-          f"same top-1: {torch.equal(their_logits.argmax(-1), our_logits.argmax(-1))} "
-          f"({seconds:.1f} s for both forward passes)")
+          f"same top-1: {torch.equal(their_logits.argmax(-1), our_logits.argmax(-1))}")
     assert their_logits.std() > 1e-3, "constant logits would make the comparison empty"
     assert diff <= LOGIT_TOL
     return diff
 
 
 # %% [markdown]
-# **A stand-in, not pretrained weights.** The next two checks use *randomly initialised*
-# ViT-B/16 models (no download). That is enough to test the conversion, since every tensor must
-# land in the right place for the logits to agree, but these models classify nothing.
-# torchvision initialises its head to zero, which would make every logit 0 and the comparison
-# empty, so its head gets random weights first.
+# The models are *randomly initialised* ViT-B/16s (no download): enough to test the conversion,
+# since every tensor must land in the right place for the logits to agree, but they classify
+# nothing. torchvision initialises its head to zero, which would make every logit 0, so its head
+# gets random weights first.
 
 # %%
-print("RANDOM WEIGHTS (a stand-in): the libraries' ViT-B/16 at initialisation, not trained models")
 torch.manual_seed(0)
 tv_model = torchvision.models.vit_b_16()  # weights=None: random
 nn.init.normal_(tv_model.heads.head.weight, std=0.02)  # torchvision's init zeroes the head
@@ -516,74 +429,20 @@ compare("timm", timm_model, ours_from_timm)
 del timm_model, ours_from_timm
 
 # %% [markdown]
-# ## 5 · Pretrained ImageNet weights, when they can be had
-#
-# The real test of a loader is a trained model. In the full profile the next cell asks
-# torchvision for `ViT_B_16_Weights.IMAGENET1K_V1` (size and ImageNet accuracy below, from
-# torchvision's metadata) through `course.pretrained`, the one helper every notebook uses for
-# pretrained weights. Without a network connection it gives up within seconds; the notebook
-# says so and keeps the random-weight stand-in above. The smoke profile does not try at all.
-
-# %%
-weights = torchvision.models.ViT_B_16_Weights.IMAGENET1K_V1
-print(f"{weights}: {weights.meta['_file_size']:.0f} MB, ImageNet-1K top-1 "
-      f"{weights.meta['_metrics']['ImageNet-1K']['acc@1']} % (torchvision's metadata, not measured here)")
-pretrained_b16 = pretrained.imagenet_vit_b16(
-    fallback="only the random-weight stand-in above was checked; no ImageNet prediction is shown")
-
-# %% [markdown]
-# **What this shows** (the two checks above). Every tensor of torchvision's and timm's ViT-B/16
-# lands in the right place in `vit_core`: random weights give matching, non-constant logits.
-# With random weights nothing is *classified*; that needs the pretrained weights below.
-#
-# With the weights, `from_torchvision` must agree with torchvision on a trained model too. Then
-# the top-5 ImageNet classes for one CIFAR-10 test image, preprocessed by torchvision's own
-# transform for these weights (resize to 256, centre-crop 224, ImageNet normalisation). A 32 px
-# image blown up to 224 px is blurry and CIFAR's classes are not ImageNet's, so expect related
-# classes rather than the exact label.
-
-# %%
-if pretrained_b16 is not None:
-    ours_pretrained = from_torchvision(pretrained_b16)
-    sample = weights.transforms()(images[:1])  # (1, 3, 224, 224): uint8 32 px -> resized, cropped, normalised
-    with torch.no_grad():
-        their_logits, our_logits = pretrained_b16(sample), ours_pretrained(sample)
-    print(f"pretrained: max |logit diff| torchvision vs vit_core = {max_diff(their_logits, our_logits):.2e}")
-    assert max_diff(their_logits, our_logits) <= LOGIT_TOL
-    probabilities = our_logits.softmax(dim=-1)[0]  # (1000,)
-    top = probabilities.topk(5)
-    categories = weights.meta["categories"]
-    print(f"top-5 ImageNet classes for a CIFAR-10 '{CIFAR10_CLASSES[labels[0]]}' (32 px, upsampled to 224 px):")
-    for p, index in zip(top.values, top.indices):
-        print(f"  {p:6.1%}  {categories[index]}")
-    fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(8.6, 3.2), gridspec_kw={"width_ratios": [1, 2]})
-    ax_image.imshow(images[0].permute(1, 2, 0).numpy())  # (H, W, C)
-    ax_image.set_title(f"{DATASET}\n'{CIFAR10_CLASSES[labels[0]]}', 32 px\n(upsampled to 224 for the model)", fontsize=9)
-    ax_image.axis("off")
-    ax_bars.barh([categories[i] for i in top.indices], 100 * top.values)
-    ax_bars.invert_yaxis()
-    ax_bars.set(xlabel="probability (%)", title="ViT-B/16 (torchvision IMAGENET1K_V1)\nloaded into vit_core", xlim=(0, 100))
-    fig.tight_layout()
-    figures.save(fig, FIGURES / "05_vision_transformer_top5")
-    plt.show()
-else:
-    print("No pretrained weights in this run: nothing to predict with (see the cell above).")
+# **What this shows.** Every tensor of torchvision's and timm's ViT-B/16 lands in the right place
+# in `vit_core`: random weights give matching, non-constant logits. Notebooks 07 and 08 load
+# torchvision's trained ImageNet weights the same way, with `from_torchvision`.
 
 # %% [markdown]
 # ## Summary
 #
 # - A ViT is patch embedding, CLS token and positions, $L$ pre-norm blocks, a final LayerNorm
-#   and a linear head on the CLS token; `TinyViT` above is all of it, with logits identical to
-#   `vit_core.ViT`.
-# - Only the CLS row of the last block reaches the head, so `vit_core.ViT` can compute only that
-#   row there (`ViTConfig(cls_only_last_block=True)`, off by default): fewer multiply-adds (the
-#   "saved" column of section 3), with the same logits and gradients.
-# - Parameters and multiply-adds follow from the config alone, and for ViT-B/16 they match
-#   PyTorch's FLOP counter and torchvision's metadata (section 2). The MLPs hold about two thirds
-#   of the parameters; the quadratic attention products cost $T / (2D + D_\text{mlp})$ times the
-#   rest, small for ViT-B/16 at 224 px.
-# - `from_torchvision` and `from_timm` give the same logits as the original models (checked here
-#   with random weights as a stand-in, and with the ImageNet weights when they can be downloaded).
+#   and a linear head on the CLS token; `TinyViT` above is all of it.
+# - Parameters and multiply-adds follow from the config alone and match PyTorch's FLOP counter
+#   and torchvision's metadata. The MLPs hold about two thirds of the parameters; the quadratic
+#   attention products cost $T / (2D + D_\text{mlp})$ times the rest.
+# - The encoder is permutation-equivariant: without $E_\text{pos}$ a ViT sees a set of patches.
+# - `from_torchvision` and `from_timm` give the same logits as the original models.
 #
 # Notebook 06 trains the tiny ViT on CIFAR-10 from scratch.
 
@@ -605,13 +464,40 @@ else:
 # `pool="seq"`, and `pos="sincos"`; the defaults stay the original model of this notebook.
 
 # %% [markdown]
+# ## Optional: a speed trick for the last block
+#
+# The head reads one row, $z_L^0$. In the last block that row needs every token's key and
+# value, but no other token's query, attention output or MLP. `ViTConfig(cls_only_last_block=True)`
+# (off by default; the series' training recipes turn it on) computes only the CLS row there:
+# the same logits and gradients, fewer multiply-adds. Counted, and checked on the ten images:
+
+# %%
+def counted_macs(config: ViTConfig) -> int:
+    with torch.device("meta"):
+        model = ViT(config)
+        image = torch.empty(1, config.in_channels, config.image_size, config.image_size)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(image)
+    return counter.get_total_flops() // 2
+
+
+shortcut_config = replace(TINY_CONFIG, cls_only_last_block=True)
+saved = 1 - counted_macs(shortcut_config) / counted_macs(TINY_CONFIG)
+shortcut = ViT(shortcut_config).eval()
+shortcut.load_state_dict(reference.state_dict())  # the same weights as `reference` of section 1
+with torch.no_grad():
+    logit_diff = max_diff(shortcut(pixels), reference(pixels))
+print(f"CLS-only last block: {saved:.1%} fewer multiply-adds, max |logit diff| {logit_diff:.1e}")
+assert saved > 0 and logit_diff < 1e-5
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Average the tokens instead of reading CLS.** Many ViTs (and the paper's appendix D.3)
 #    classify from the mean of the $N$ patch tokens after the final LayerNorm ("GAP") instead of
 #    the CLS token. Write that readout for `tiny`. Then change one patch token's output of the
-#    last block: which readout notices? (This is why the CLS-only shortcut of section 3 cannot
-#    be used with GAP.)
+#    last block: which readout notices? (This is why the speed trick above cannot be used
+#    with GAP.)
 # 2. **ViT-L/16 by formula.** With `component_costs`, predict ViT-L/16's parameters and
 #    multiply-adds ($D = 1024$, $L = 24$, $h = 16$, $D_\text{mlp} = 4096$) and compare them with
 #    torchvision's metadata for `ViT_L_16_Weights.IMAGENET1K_V1` (shipped with torchvision, no
@@ -622,7 +508,7 @@ else:
 #
 # ### Solutions (run by CI)
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 1: the CLS readout ignores every other row of the last block's output; GAP reads them all.
 with torch.no_grad():
     z = torch.cat([tiny.cls_token.expand(len(pixels), -1, -1), tiny.patch_embed(pixels)], 1) + tiny.pos_embed
@@ -638,7 +524,7 @@ with torch.no_grad():
 print("logit change after nudging patch token 5: " + ", ".join(f"{k} {v:.1e}" for k, v in changes.items()))
 assert changes["CLS"] == 0 and changes["GAP"] > 1e-4
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 2: the same formulas at ViT-L/16's shape.
 vit_l_config = ViTConfig.vit_b_16(dim=1024, depth=24, heads=16, mlp_dim=4096)
 vit_l_costs = component_costs(vit_l_config)
@@ -648,7 +534,7 @@ print(f"ViT-L/16: formula {l_params:,} parameters, {l_gmacs:.3f} GMACs | torchvi
       f"{l_meta['num_params']:,}, {l_meta['_ops']} GMACs")
 assert l_params == l_meta["num_params"] and abs(l_gmacs - l_meta["_ops"]) < 0.001
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 3: the ratio T / (2D + D_mlp) passes 1 when T exceeds 2D + D_mlp = 4608 tokens.
 side = next(size for size in range(224, 4096, 16)
             if quadratic_ratio(component_costs(ViTConfig.vit_b_16(image_size=size))) > 1)

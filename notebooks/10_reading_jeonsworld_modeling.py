@@ -52,7 +52,6 @@ here = setup()  # prints one line: profile, device, data folder
 # %%
 from pathlib import Path
 import math
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -212,8 +211,12 @@ assert torch.allclose(ours, theirs, atol=1e-5) and torch.allclose(our_weights, t
 # %% [markdown]
 # **What this shows.** Three projections and one fused projection are the same function when
 # the fused weight is the three stacked row-wise: the printed differences are float32
-# rounding or zero. It does not show that the two classes *train* alike: their dropout sits
-# elsewhere (below), and three `Linear`s keep three separate initialisations.
+# rounding or zero.
+#
+# <details><summary>Caveats</summary>
+#
+# The two classes need not *train* alike: their dropout sits elsewhere (below).
+# </details>
 
 # %% [markdown]
 # ## `Mlp` — the same two layers, a different initialisation
@@ -236,10 +239,13 @@ for fan_in, fan_out, layer in [(768, 3072, "ViT-B fc1"), (3072, 768, "ViT-B fc2"
 assert abs(xavier_std["ViT-B fc1"] - 0.02) < 0.005 and xavier_std["this notebook's fc1"] > 2 * 0.02
 
 # %% [markdown]
-# **What this shows.** For ViT-B's $D = 768$, $D_\text{mlp} = 3072$ the two initialisations have
-# about the same spread (first two rows); for a narrow model such as this notebook's they do
-# not (third row), so from-scratch results with small widths may depend on which one you use.
+# **What this shows.** For ViT-B's widths the two initialisations have about the same spread
+# (first two rows); for a narrow model such as this notebook's they do not (third row).
+#
+# <details><summary>Caveats</summary>
+#
 # Initialisation only matters when training from scratch; loading a checkpoint overwrites it.
+# </details>
 #
 # ## `Block` — pre-norm residual block
 # ([L171–L227](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L171-L227))
@@ -248,10 +254,10 @@ assert abs(xavier_std["ViT-B fc1"] - 0.02) < 0.005 and xavier_std["this notebook
 #
 # $$x \leftarrow x + \mathrm{Attn}(\mathrm{LN}_1(x)), \qquad x \leftarrow x + \mathrm{MLP}(\mathrm{LN}_2(x)),$$
 #
-# with both LayerNorms at $\epsilon = 10^{-6}$, the value Google's code uses and ours defaults to.
-# Only the names differ: `attention_norm` is our `norm1`, `ffn_norm` our `norm2`, `ffn` our
-# `mlp`. The block also carries its own `load_from(weights, n_block)`, which reads the tensors
-# under `Transformer/encoderblock_{n_block}/` — we map those key by key in the table below.
+# with both LayerNorms at $\epsilon = 10^{-6}$, as in Google's code and ours. Only the names
+# differ: `attention_norm` is our `norm1`, `ffn_norm` our `norm2`, `ffn` our `mlp`. Its
+# `load_from(weights, n_block)` reads the tensors under `Transformer/encoderblock_{n_block}/`
+# (the table below maps them key by key).
 #
 # ## `Encoder`, `Transformer`, `VisionTransformer` — the stack and the head
 # ([L230–L247](https://github.com/jeonsworld/ViT-pytorch/blob/460a162767de1722a014ed2261463dbbc01196b6/models/modeling.py#L230-L247),
@@ -401,13 +407,16 @@ DIFFERENCES = [
 print_table(DIFFERENCES, ("what", "jeonsworld modeling.py", "vit_core"))
 
 # %% [markdown]
-# **What this shows.** Loaded with the same weights and run in `eval()` mode, the two compute
-# the same function: dropout is off, and the other rows are packaging. In training mode the
-# first row matters: with `dropout_rate = 0.1` and `attention_dropout_rate = 0.0`, their
-# attention output is never dropped, while a `vit_core` model with `dropout=0.1` drops it. The
-# init, resize and head rows change where training *starts*, not the function a given set of
-# weights computes. The table lists what this notebook compared; it is not a proof that
-# nothing else differs (the round trip below is the proof, for inference).
+# **What this shows.** With the same weights in `eval()` mode the two compute the same function;
+# in training mode the first row matters: their attention output is never dropped (its rate is
+# 0.0), while a `vit_core` model with `dropout=0.1` drops it.
+#
+# <details><summary>Caveats</summary>
+#
+# The init, resize and head rows change where training *starts*, not the function a given set of
+# weights computes. The table lists what this notebook compared; it is not a proof that nothing
+# else differs (the round trip below is the proof, for inference).
+# </details>
 #
 # ## Position embeddings when the image size changes
 #
@@ -606,18 +615,18 @@ print(f"corner alignment reads up to {shift:.3f} old cells away from the patch's
 assert abs(shift - 0.5 * (1 - old_grid / new_grid)) < 1e-9
 
 # %% [markdown]
-# **What this shows.** The corner-aligned resizes (jeonsworld, torchvision) stretch the old
-# grid: near the image edges they read a fraction of an old cell away from the patch's own
-# position (top; the printed line gives the largest offset), and their error against the
-# formula is larger there and on average (bottom; the table above has the numbers; the
-# interpolation kernel adds its own error everywhere). HuggingFace and `vit_core` give the same
-# numbers, and timm differs from both only through its anti-aliased kernel. What it does not
-# show: which convention is better for *trained* embeddings, which are no formula, or what
-# accuracy a resized checkpoint keeps. The ViT paper resizes and then fine-tunes at the new
-# resolution (its section *Fine-tuning and higher resolution*), and says only that the
-# interpolation follows each embedding's location in the original image; notebook 02 measures
-# what resizing alone, without fine-tuning, does to a trained model. The practical caveat: to
-# reproduce a library's logits at a new size, resize the way that library does.
+# **What this shows.** The corner-aligned resizes (jeonsworld, torchvision) read up to the
+# printed offset away from each edge patch's own position, and their error against the formula
+# is larger there and on average; HuggingFace and `vit_core` give the same numbers, and timm
+# differs from them only through its anti-aliased kernel.
+#
+# <details><summary>Caveats</summary>
+#
+# It does not show which convention is better for *trained* embeddings, which are no formula,
+# or what accuracy a resized checkpoint keeps (notebook 02 measures resizing without
+# fine-tuning; the ViT paper fine-tunes after resizing). The practical rule: to reproduce a
+# library's logits at a new size, resize the way that library does.
+# </details>
 
 # %% [markdown]
 # ## Proving the loader: write a `vit_core` model into Google's format, read it back
@@ -677,9 +686,13 @@ print(f"all {len(expected_shapes)} checked shapes match the Google layout")
 
 # %% [markdown]
 # **What this shows.** Our weights, rewritten with the inverse conversions, have exactly the
-# shapes of the published format. Shapes alone cannot catch a transposed square matrix or two
-# swapped tensors of the same shape (exercise 1 makes that mistake on purpose); the logits
-# below can.
+# shapes of the published format.
+#
+# <details><summary>Caveats</summary>
+#
+# Shapes alone cannot catch a transposed square matrix or two swapped tensors of the same shape
+# (exercise 1 makes that mistake on purpose); the logits below can.
+# </details>
 
 # %% [markdown]
 # Save it with `np.savez` (exactly how the public checkpoints are stored: one array per key,
@@ -690,9 +703,8 @@ print(f"all {len(expected_shapes)} checked shapes match the Google layout")
 # %%
 npz_path = DATA / "10_vit_core_as_google_format.npz"
 to_google_npz(model, npz_path)  # the same arrays as above, written with np.savez
-start = time.perf_counter()
 loaded = from_google_npz(npz_path)
-print(f"wrote {npz_path.name} ({npz_path.stat().st_size / 1e6:.2f} MB), loaded in {time.perf_counter() - start:.2f} s")
+print(f"wrote {npz_path.name} ({npz_path.stat().st_size / 1e6:.2f} MB) and loaded it back")
 print("config read from the file:", loaded.config)
 assert loaded.config == config
 
@@ -719,10 +731,14 @@ else:
 
 # %% [markdown]
 # **What this shows.** Writing and reading back gives the same logits (the printed difference),
-# and a missing array is refused by name. Both directions are checked against each other, so a
-# mistake made the same way in both (say, both using the wrong heads order) would pass; what
-# rules that out is the fixed Google layout the shapes were checked against, and, with a real
+# and a missing array is refused by name.
+#
+# <details><summary>Caveats</summary>
+#
+# A mistake made the same way in both directions (say, the wrong heads order) would pass; what
+# rules it out is the fixed Google layout the shapes were checked against, and, with a real
 # checkpoint, sensible predictions (the full-profile cell at the end).
+# </details>
 #
 # Fine-tuning at a new resolution is the other common use: `image_size=` resizes the position
 # embeddings right after loading (bicubic at cell centres, as above), and `num_classes=` drops
@@ -774,11 +790,14 @@ print(f"after vit_core.train.replace_head(model, 2, zero_init=True): max |weight
 assert bigger.head.weight.abs().max() == 0 and bigger.head.bias.abs().max() == 0
 
 # %% [markdown]
-# **What this shows.** A head cannot be carried over to a task with another number of classes;
-# both codes start a new one. A zero head makes every class equally likely at the first step,
-# and (exercise 3) sends no gradient into the backbone until the head itself has moved, so the
-# pre-trained features are not disturbed by a random head's gradients. Whether zeros beat a small
-# random init on a given task is not measured here.
+# **What this shows.** A head cannot be carried over to a task with another number of classes,
+# so both codes start a new one; a zero head makes every class equally likely at the first step
+# and (exercise 3) sends no gradient into the backbone until the head itself has moved.
+#
+# <details><summary>Caveats</summary>
+#
+# Whether zeros beat a small random init on a given task is not measured here.
+# </details>
 
 # %% [markdown]
 # ## A real checkpoint (full profile, if you have one)
@@ -855,11 +874,9 @@ else:
 # - Google's npz format is PyTorch's layout transposed: Dense kernels `(in, out)`, convolutions
 #   HWIO, attention kernels with a separate heads axis. The table above is the complete map.
 # - A loader is proved by a round trip: our weights went into that format and came back
-#   through `vit_core.from_google_npz` with logits equal to within the asserted $10^{-5}$, and a
-#   file with a missing array was refused by name.
-# - Position embeddings are resized two ways in the wild: corners aligned (jeonsworld,
-#   torchvision) or cell centres (timm, HuggingFace, `vit_core`), with linear, bicubic or
-#   anti-aliased bicubic kernels; the source lines and the differences were printed above.
+#   through `vit_core.from_google_npz` with equal logits; a missing array was refused by name.
+# - Position embeddings are resized with the corners aligned (jeonsworld, torchvision) or at
+#   cell centres (timm, HuggingFace, `vit_core`), with linear, bicubic or anti-aliased kernels.
 # - `zero_head=True` exists because a fine-tuning task has another number of classes than the
 #   checkpoint's head; zeros are the ViT paper's choice for the new head.
 #
@@ -883,7 +900,7 @@ else:
 # ---
 # ### Solutions (run by CI)
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 1: query and key kernels have the same shape, so a loader that reads shapes cannot
 # tell them apart. The file loads, and the logits change: attention now scores k·q instead of q·k.
 block0 = "Transformer/encoderblock_0/MultiHeadDotProductAttention_1"
@@ -895,7 +912,7 @@ with torch.no_grad():
 print(f"loaded without complaint; max |logit change| from swapping q and k in block 0: {gap:.2e}")
 assert gap > 1e-3
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 2: with align_corners=True the new grid's corner samples sit exactly on the old corner
 # cells' centres, and a cubic (or linear) interpolant passes through its samples there. With
 # False they sit half a new cell inside the image's edge, between old samples (and beyond the
@@ -909,7 +926,7 @@ for aligned in (True, False):
     print(f"align_corners={aligned}: max |new corner - old corner| = {corner_gap[aligned]:.2e}")
 assert corner_gap[True] < 1e-6 and corner_gap[False] > 1e-3
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 3: with W = 0 the logits are all equal (softmax uniform), and the gradient reaching the
 # features is W^T (softmax - onehot) = 0, so only the head's weight and bias get a gradient.
 student = from_google_npz(npz_path, num_classes=5)

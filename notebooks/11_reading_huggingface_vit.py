@@ -30,6 +30,7 @@
 #   `vit_core` it corresponds to, with every piece's output checked equal;
 # - how the file changed between transformers 4 and 5 (classes merged, tensors renamed), and
 #   why checkpoints on the Hub still carry the 4.x names;
+# - which names torchvision and timm give to the same parts, checked against their models;
 # - the differences that bite when you move weights: LayerNorm $\epsilon = 10^{-12}$, the pooler,
 #   `interpolate_pos_encoding`, the attention back-ends;
 # - how `vit_core.from_huggingface` turns a HuggingFace model or checkpoint into a `vit_core.ViT`
@@ -52,7 +53,6 @@ from pathlib import Path
 import inspect
 import json
 import tempfile
-import time
 import warnings
 
 import torch
@@ -78,7 +78,6 @@ HUB_ID = "google/vit-base-patch16-224"  # the checkpoint this notebook reads (fu
 VERSION = transformers.__version__
 SOURCE = (f"https://github.com/huggingface/transformers/blob/v{VERSION}/"
           "src/transformers/models/vit/modeling_vit.py")
-notebook_start = time.perf_counter()
 print(f"transformers {VERSION}; reading {inspect.getsourcefile(modeling_vit)}")
 print(f"the same file online: {SOURCE}")
 
@@ -131,10 +130,15 @@ print(f"\n{len(missing_now)} of the {len(V4_CLASSES)} 4.x classes are gone here:
       f"{', '.join(missing_now) or 'none'}")
 
 # %% [markdown]
-# **What this shows.** The count is how many 4.x class names the installed version no longer
-# defines (`hasattr` on the module). The right column, where each job went, is our reading of
-# the installed file, not something `inspect` derives; the sections below check it piece by
-# piece by running each class against `vit_core`.
+# **What this shows.** The installed version no longer defines the number of 4.x class names
+# printed above (`hasattr` on the module); their jobs moved into fewer classes.
+#
+# <details><summary>Caveats</summary>
+#
+# The right column, where each job went, is our reading of the installed file, not something
+# `inspect` derives; the sections below check it piece by piece by running each class against
+# `vit_core`.
+# </details>
 
 # %% [markdown]
 # ## The configuration: `ViTConfig`
@@ -223,7 +227,6 @@ def make_stand_in():
     return stand_in
 
 
-start = time.perf_counter()
 hub_url = f"https://huggingface.co/{HUB_ID}/resolve/main/config.json"
 hf = pretrained.load_or_none(f"{HUB_ID} weights", load_real, hub_url, cached=hub_cached(HUB_ID),
                              fallback="a random-weight STAND-IN with the same config")
@@ -231,7 +234,7 @@ IS_REAL = hf is not None
 hf = hf if IS_REAL else make_stand_in()
 WEIGHTS = HUB_ID if IS_REAL else f"random-weight STAND-IN for {HUB_ID}"
 print(f"model: {WEIGHTS} | {sum(p.numel() for p in hf.parameters()) / 1e6:.1f} M parameters | "
-      f"attention back-end {hf.config._attn_implementation!r} | ready in {time.perf_counter() - start:.1f} s")
+      f"attention back-end {hf.config._attn_implementation!r}")
 
 # %% [markdown]
 # ## A real batch
@@ -304,8 +307,13 @@ for name, (path, args, kwargs, output) in seen.items():
 # **What this shows.** The shapes tell the story: $B$ images of $H \times W$ pixels become
 # $N = G^2$ patch tokens plus one CLS token, $T = N + 1$ tokens of width $D$ (the second and
 # third rows), and keep that shape through every layer until the classifier reads the CLS
-# token; attention weights are $(B, h, T, T)$. Hooks record one instance per class (block 0),
-# so the table shows interfaces, not what changes with depth.
+# token; attention weights are $(B, h, T, T)$.
+#
+# <details><summary>Caveats</summary>
+#
+# Hooks record one instance per class (block 0), so the table shows interfaces, not what
+# changes with depth.
+# </details>
 #
 # `vit_core` does the same; to compare piece by piece we load the same weights into it.
 # `from_huggingface` reads the config from the model (eps included) and copies every tensor;
@@ -426,13 +434,17 @@ with torch.no_grad():
     check("ViTLayer vs vit_core block", ours.blocks[0](args[0]), out)
 
 # %% [markdown]
-# **What this shows.** One `ViTLayer` equals one `vit_core` block in `eval()` mode. The dropout
-# lists say where training differs: HuggingFace's layer holds one `Dropout` (rate
+# **What this shows.** One `ViTLayer` equals one `vit_core` block in `eval()` mode; the two
+# dropout lists differ, so training with dropout on would not be bit-identical.
+#
+# <details><summary>Caveats</summary>
+#
+# HuggingFace's layer holds one `Dropout` (rate
 # `hidden_dropout_prob`), used twice, after the attention's `o_proj` and after the MLP's `fc2`,
 # plus the attention-probability dropout inside the attention function; `vit_core` drops in the
 # same places and also after the MLP's activation (`mlp.drop` is applied twice). With the
-# default rates of 0.0 in both configs the difference is invisible; fine-tuning with dropout on
-# would not be bit-identical.
+# default rates of 0.0 in both configs the difference is invisible.
+# </details>
 
 # %% [markdown]
 # ## `ViTModel`: the backbone, and where 4.x's `ViTEncoder` went
@@ -522,14 +534,12 @@ else:
     raise AssertionError("from_huggingface accepted ViTForMaskedImageModeling")
 
 # %% [markdown]
-# ### What this shows
-#
-# Every class of the installed `modeling_vit.py` that computes something was run on real
-# images, and each piece of `vit_core` loaded with the same weights produced the same tensor,
-# to within float32 rounding (the printed differences). The two files differ in packaging
-# (four Linears against a fused `qkv`, a config object against a dataclass, a pluggable
-# attention kernel, hooks that record outputs) and in two pieces `vit_core` leaves out on
-# purpose: the pooler and masked image modelling.
+# **What this shows.** Every class of the installed `modeling_vit.py` that computes something
+# was run on real images, and each piece of `vit_core` loaded with the same weights produced the
+# same tensor, to within float32 rounding (the printed differences). The two files differ in
+# packaging (four Linears against a fused `qkv`, a config object against a dataclass, a
+# pluggable attention kernel, hooks that record outputs) and in two pieces `vit_core` leaves out
+# on purpose: the pooler and masked image modelling.
 #
 # ## The 4.x / 5.x renaming, and why the Hub still has the old names
 #
@@ -578,8 +588,13 @@ print(f"\n(.bias keys follow their .weight; {len(on_disk)} tensors in all, every
 # **What this shows.** The file that `save_pretrained` wrote carries the 4.x names, and every
 # tensor in it is, value for value, one tensor of the model in memory under its 5.x name, and
 # one tensor (or a row block of `qkv`) of `vit_core`. The pairing is by value, so it would catch
-# a swapped q and k; it is shown on a one-layer model, and the names of the other layers follow
-# the same pattern with another index.
+# a swapped q and k.
+#
+# <details><summary>Caveats</summary>
+#
+# It is shown on a one-layer model; the names of the other layers follow the same pattern with
+# another index.
+# </details>
 
 # %% [markdown]
 # `from_huggingface` reads both layouts. A state dict needs its `config.json`, because the number
@@ -596,6 +611,92 @@ x_small = torch.randn(2, 3, 224, 224)
 with torch.no_grad():
     check("Hub-layout state dict + config.json vs the model that saved it",
           hub_model(x_small), small(x_small).logits)
+
+# %% [markdown]
+# ## The same parts in torchvision and timm
+#
+# Code elsewhere names these parts differently again. torchvision uses `nn.MultiheadAttention`,
+# whose `in_proj_weight` stacks $W_Q, W_K, W_V$ like `vit_core`'s fused `qkv`; timm uses the same
+# names as `vit_core`, except that `vit_core` keeps its blocks inside an `encoder`. The table puts
+# them beside the Hub (4.x) names and the 4.x class that held each part; `{i}` is the block
+# index, and indented rows are relative to one block. Every name is looked up by code: the
+# torchvision, timm and `vit_core` ones in a small instance of each library's model (a name
+# passes if it is the model's class, a sub-module or a parameter), the HuggingFace ones among
+# the tensor names `save_pretrained` wrote above (the 4.x class names are shown, not checked).
+
+# %%
+NAME_TABLE = [  # (part, in one block?, HuggingFace 4.x class, Hub names, torchvision, timm, vit_core)
+    ("whole classifier", False, "ViTForImageClassification", (), "VisionTransformer", "VisionTransformer", "ViT"),
+    ("backbone without the head", False, "ViTModel", ("vit",), None, None, None),
+    ("patch projection (conv)", False, "ViTPatchEmbeddings", ("vit.embeddings.patch_embeddings.projection",),
+     "conv_proj", "patch_embed.proj", "patch_embed.proj"),
+    ("CLS token", False, "ViTEmbeddings", ("vit.embeddings.cls_token",), "class_token", "cls_token", "cls_token"),
+    ("position embeddings", False, "ViTEmbeddings", ("vit.embeddings.position_embeddings",),
+     "encoder.pos_embedding", "pos_embed", "pos_embed"),
+    ("stack of blocks", False, "ViTEncoder", ("vit.encoder.layer",), "encoder.layers", "blocks", "encoder.blocks"),
+    ("one block", False, "ViTLayer", ("vit.encoder.layer.{i}",),
+     "encoder.layers.encoder_layer_{i}", "blocks.{i}", "encoder.blocks.{i}"),
+    ("LayerNorm before attention", True, "ViTLayer", ("layernorm_before",), "ln_1", "norm1", "norm1"),
+    ("query, key, value", True, "ViTSelfAttention",
+     ("attention.attention.query", "attention.attention.key", "attention.attention.value"),
+     "self_attention.in_proj_weight", "attn.qkv", "attn.qkv"),
+    ("attention output projection", True, "ViTSelfOutput", ("attention.output.dense",),
+     "self_attention.out_proj", "attn.proj", "attn.proj"),
+    ("LayerNorm before MLP", True, "ViTLayer", ("layernorm_after",), "ln_2", "norm2", "norm2"),
+    ("MLP first Linear (+GELU)", True, "ViTIntermediate", ("intermediate.dense",), "mlp.0", "mlp.fc1", "mlp.fc1"),
+    ("MLP second Linear", True, "ViTOutput", ("output.dense",), "mlp.3", "mlp.fc2", "mlp.fc2"),
+    ("final LayerNorm", False, "ViTModel", ("vit.layernorm",), "encoder.ln", "norm", "norm"),
+    ("classification head", False, "ViTForImageClassification", ("classifier",), "heads.head", "head", "head"),
+]
+BLOCK_0 = {"HuggingFace": "vit.encoder.layer.0", "torchvision": "encoder.layers.encoder_layer_0",
+           "timm": "blocks.0", "vit_core": "encoder.blocks.0"}
+small_models = {  # one block of width 48 each, like `small` above
+    "torchvision": torchvision.models.VisionTransformer(image_size=32, patch_size=4, num_layers=1, num_heads=4,
+                                                       hidden_dim=48, mlp_dim=96, num_classes=3),
+    "timm": timm.models.vision_transformer.VisionTransformer(img_size=32, patch_size=4, embed_dim=48, depth=1,
+                                                             num_heads=4, mlp_ratio=2, num_classes=3),
+    "vit_core": ViT(ViTConfig(image_size=32, patch_size=4, dim=48, depth=1, heads=4, mlp_dim=96, num_classes=3)),
+}
+
+
+def found(library: str, name: str, in_block: bool) -> bool:
+    """Is `name` in that library's small model (or, for HuggingFace, in the file save_pretrained wrote)?"""
+    name = f"{BLOCK_0[library]}.{name}" if in_block else name.replace("{i}", "0")
+    if library == "HuggingFace":
+        return any(key == name or key.startswith(name + ".") for key in on_disk)
+    model = small_models[library]
+    return (name == type(model).__name__ or name in dict(model.named_modules())
+            or name in dict(model.named_parameters()))
+
+
+missing = []
+print(f"{'part':<31}{'HuggingFace 4.x  class: Hub name':<67}{'torchvision':<36}{'timm':<20}vit_core")
+for part, in_block, hf_class, hub_names, *others in NAME_TABLE:
+    ok = all(found("HuggingFace", n, in_block) for n in hub_names) if hub_names else (
+        hf_class in config_json["architectures"])
+    shown = "".join([hub_names[0], *(f" / .{n.rsplit('.', 1)[1]}" for n in hub_names[1:])]) if hub_names else ""
+    cells = [f"{hf_class}: {shown}" if shown else hf_class]
+    marks = ["✓" if ok else "✗"]
+    for library, name in zip(("torchvision", "timm", "vit_core"), others):
+        cells.append(name or "-")
+        marks.append(" " if name is None else "✓" if found(library, name, in_block) else "✗")
+    missing += [(part, cell) for cell, mark in zip(cells, marks) if mark == "✗"]
+    cells = [f"{cell} {mark}" for cell, mark in zip(cells, marks)]
+    print(f"{('  ' if in_block else '') + part:<31}{cells[0]:<67}{cells[1]:<36}{cells[2]:<20}{cells[3]}")
+assert not missing, f"names not found: {missing}"
+print("block classes:", ", ".join(f"{library} {type(model.get_submodule(BLOCK_0[library])).__name__}"
+                                  for library, model in small_models.items()))
+
+# %% [markdown]
+# **What this shows.** Every name in the table was found where it says: HuggingFace's
+# `ViTLayer`, torchvision's `EncoderBlock`, timm's `Block` and `vit_core.Block` (the block
+# classes printed) are one computation under four sets of names.
+#
+# Two differences hide behind the names: HuggingFace 4.x's
+# `ViTSelfOutput` and `ViTOutput` both hold a `dense` Linear, but only `ViTOutput` added the
+# residual (the attention residual was added in `ViTLayer`); and torchvision's MLP is an
+# `nn.Sequential` (Linear, GELU, Dropout, Linear, Dropout), hence the indices 0 and 3.
+# `vit_core.from_torchvision` and `from_timm` (notebook 05) do exactly this renaming.
 
 # %% [markdown]
 # ## LayerNorm $\epsilon = 10^{-12}$
@@ -618,13 +719,15 @@ verdict = "larger" if eps_gap > 1e-4 else "smaller"
 print(f"that is {verdict} than the 1e-4 this series allows between implementations of the same model")
 
 # %% [markdown]
-# ### What this shows
+# **What this shows.** The wrong $\epsilon$ moves this model's logits by the printed gap, which
+# the tokens with the smallest variance decide: the first-order change of a LayerNorm output is
+# about $\Delta\epsilon / (2\sigma^2)$ relative (exercise 3 measures the rule).
 #
-# The size of the gap depends on the model: the first-order change of a LayerNorm output is about
-# $\Delta\epsilon / (2\sigma^2)$ relative, so it is the tokens with the smallest variance that
-# decide it (exercise 3 measures the rule). The printed gap and variance above are this model's;
-# a pretrained checkpoint has its own. Reading $\epsilon$ from the config costs nothing and
-# removes the question.
+# <details><summary>Caveats</summary>
+#
+# The printed gap and variance are this model's; a pretrained checkpoint has its own. Reading
+# $\epsilon$ from the config costs nothing and removes the question.
+# </details>
 
 # %% [markdown]
 # ## `interpolate_pos_encoding` against `resize_image_size`
@@ -651,9 +754,13 @@ print(f"vit_core pos_embed after resizing: {tuple(resized.pos_embed.shape)}")
 # %% [markdown]
 # **What this shows.** The two resizes are the same numbers (both bicubic at cell centres;
 # notebook 10 compares them with torchvision's and timm's, which differ), so resizing once gives
-# HuggingFace's per-call logits. The cost differs: HuggingFace interpolates on every forward call,
-# `vit_core` once. Neither says how well a model *works* at the new size without fine-tuning;
-# these are random or ImageNet weights fed upscaled CIFAR-10 images.
+# HuggingFace's per-call logits; HuggingFace interpolates on every forward call, `vit_core` once.
+#
+# <details><summary>Caveats</summary>
+#
+# Neither says how well a model *works* at the new size without fine-tuning; these are random or
+# ImageNet weights fed upscaled CIFAR-10 images.
+# </details>
 
 # %% [markdown]
 # ## Equal logits, equal attention, at the end
@@ -682,9 +789,7 @@ else:
     print(f"no predictions shown: the {WEIGHTS} has random weights, so its top classes mean nothing")
 
 # %% [markdown]
-# ### What this shows
-#
-# `vit_core.from_huggingface` reproduces HuggingFace's logits and every layer's attention
+# **What this shows.** `vit_core.from_huggingface` reproduces HuggingFace's logits and every layer's attention
 # weights (the differences printed above, all float32 rounding), from the model object and from
 # a Hub-layout file with its `config.json`. The points where the two libraries really differ are
 # small but concrete: $\epsilon$ (read from the config; the printed gap is what ignoring it costs
@@ -710,7 +815,7 @@ else:
 # ---
 # ### Solutions (run by CI)
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 1: the rows of vit_core's qkv are [W_q; W_k; W_v], because Attention splits its output
 # as "(three h d)": the first D features are the queries, then the keys, then the values.
 layer = hf.vit.layers[3].attention
@@ -721,7 +826,7 @@ assert torch.equal(qkv_weight, fused.weight) and torch.equal(qkv_bias, fused.bia
 swapped = torch.cat([layer.k_proj.weight, layer.q_proj.weight, layer.v_proj.weight])
 print("q, k, v order matches vit_core's qkv; k, q, v does not:", not torch.equal(swapped, fused.weight))
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 2: pooler_output = tanh(dense(CLS token of last_hidden_state)).
 with torch.no_grad():
     out = backbone(pixel_values)
@@ -730,7 +835,7 @@ with torch.no_grad():
 print(f"pooler by hand vs ViTModel.pooler_output: max |diff| = {max_diff(by_hand, out.pooler_output):.1e}")
 assert max_diff(by_hand, out.pooler_output) <= 1e-6
 
-# %%
+# %% tags=["hide-cell"] jupyter={"source_hidden": true}
 # Exercise 3: LayerNorm with eps 1e-12 vs 1e-6 on tokens of standard deviation s (D = 768).
 tokens = torch.randn(64, 768, dtype=torch.float64)
 gaps = {s: max_diff(F.layer_norm(s * tokens, (768,), eps=1e-12), F.layer_norm(s * tokens, (768,), eps=1e-6))
@@ -743,5 +848,3 @@ print(f"the outputs differ by more than 1e-4 from std {first:g} down (variance {
       f"{gaps[0.1] / gaps[1.0]:.0f}, as the first-order change 1e-6 / (2 std^2) predicts")
 assert first == 0.1 and 50 < gaps[0.1] / gaps[1.0] < 200
 
-# %%
-print(f"whole notebook: {time.perf_counter() - notebook_start:.0f} s on {env.hardware()}")

@@ -13,17 +13,16 @@ NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+\.\d+|\d+(?=\s?%))")
 
 # Quoted, not measured: each with where it comes from.
 QUOTED = {
-    "06": {"75.5": "tintn's vision-transformer-from-scratch README: test accuracy after 100 epochs",
-           "0.02": "tintn's vit.py: initializer_range of its patch projection"},
     "08": {"50,000": "CIFAR-10/100 training set size (Krizhevsky, 2009)",
            "80.31": "mbastola's neural-nets-in-python log: CIFAR-100 test accuracy after epoch 5",
-           "1.14": "256 / 224, torchvision's ViT_B_16_Weights transform (resize 256, crop 224)",
            "1.3": "ImageNet-1k: about 1.3 million training images (Russakovsky et al., 2015)",
            "87.13": "ViT paper (Dosovitskiy et al., 2021), appendix table 5: ViT-B/16, ImageNet-1k, CIFAR-100",
            "92.3": "jeonsworld/ViT-pytorch README: ViT-B/16, ImageNet-21k, CIFAR-100 at 224 px"},
     "09": {"3,680": "Oxford-IIIT Pet trainval split size (Parkhi et al., 2012; torchvision's OxfordIIITPet)",
            "3,669": "Oxford-IIIT Pet test split size (Parkhi et al., 2012; torchvision's OxfordIIITPet)",
            "5,000": "CIFAR-10 training images per class (Krizhevsky, 2009)"},
+    "13": {"75.5": "tintn's vision-transformer-from-scratch README: test accuracy after 100 epochs",
+           "0.02": "tintn's vit.py: initializer_range of its patch projection"},
 }
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
@@ -129,6 +131,11 @@ def table(results: dict | None) -> str:
               "| --- | --- | --- | --- |"]
     lines += [f"| {name} | {r['cells']} | {'passed' if r['passed'] else 'FAILED'} | {r['seconds']:.0f} |"
               for name, r in results["notebooks"].items()]
+    if results.get("ddp"):
+        d = results["ddp"]
+        lines += ["", ("2-process DDP smoke run (torchrun): "
+                       + ("passed" if d.get("passed") else "FAILED") if d["ran"] else
+                       f"2-process DDP smoke run: skipped, {d['why']}.")]
     if results.get("recipe"):
         r = results["recipe"]
         lines += ["", "| recipe | params | epochs | test accuracy | training time | goal |", "| --- | --- | --- | --- | --- | --- |",
@@ -149,6 +156,21 @@ def write_readme(results: dict | None, readme: Path = RESULTS_MD) -> None:
     write_section(readme, SECTION, table(results), COMMAND)
 
 
+def ddp(device) -> dict:
+    """A 2-process DDP smoke run of improved-cpu's recipe under torchrun, one GPU a process;
+    skipped (and said so) on a machine with fewer than two GPUs."""
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    if gpus < 2:
+        return {"ran": False, "why": f"{gpus} GPU(s) here: DistributedDataParallel needs two"}
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "course.recipes", "run", "improved-cpu", "--smoke", "--out", out,
+               "--device", "cuda", "--data", str(env.data_dir())]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        files = sorted(p.name for p in Path(out).iterdir())
+    return {"ran": True, "passed": done.returncode == 0, "files": files, "tail": done.stderr[-2000:]}
+
+
 def check(device: torch.device, parts, tiny: bool, batch_size: int, steps: int, prefixes) -> dict:
     """Run the chosen parts; the results as one dict (what the JSON holds)."""
     results = {"hardware": env.hardware(device), "torch": torch.__version__, "git_commit": runs.git_commit(),
@@ -156,7 +178,8 @@ def check(device: torch.device, parts, tiny: bool, batch_size: int, steps: int, 
     start = time.perf_counter()
     for part, run_part in (("bench", lambda: bench(device, tiny, batch_size, steps)),
                            ("notebooks", lambda: notebooks(device, prefixes)),
-                           ("recipe", lambda: recipe(device, tiny))):
+                           ("recipe", lambda: recipe(device, tiny)),
+                           ("ddp", lambda: ddp(device))):
         if part in parts:
             t = time.perf_counter()
             results[part] = run_part()
@@ -170,8 +193,8 @@ def check(device: torch.device, parts, tiny: bool, batch_size: int, steps: int, 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m tools.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=str(env.get_device()))
-    parser.add_argument("--parts", nargs="+", default=["bench", "notebooks", "recipe"],
-                        choices=["bench", "notebooks", "recipe"])
+    parser.add_argument("--parts", nargs="+", default=["bench", "notebooks", "recipe", "ddp"],
+                        choices=["bench", "notebooks", "recipe", "ddp"])
     parser.add_argument("--notebooks", nargs="+", default=["all"], help="prefixes for the fast dev run (default: all)")
     parser.add_argument("--batch-size", type=int, default=None, help="bench batch (default 128; 8 with --tiny)")
     parser.add_argument("--steps", type=int, default=10, help="timed bench steps per dtype")

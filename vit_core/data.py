@@ -194,7 +194,9 @@ class TensorLoader:
     the loader's own generator, reseeded from (seed, epoch) at each pass, so an epoch is
     reproducible on its own: `set_epoch(e)` picks the epoch (fit() does), otherwise each pass
     moves on to the next epoch. Per-image v2 transforms and `mix` draw from torch's global
-    generator (fit's private, seeded copy during training).
+    generator (fit's private, seeded copy during training). `shard(rank, world)` (fit calls it
+    under torchrun) makes a training loader yield only this process's part of every global
+    batch: the order is the same in every process, the augmentation draws are its own.
     """
 
     def __init__(self, images, labels, batch_size, *, train, augment=None, mix=None,
@@ -214,6 +216,15 @@ class TensorLoader:
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1)  # (1, C, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1)
         self.generator = torch.Generator(device=self.device)
+        self.rank, self.world = 0, 1
+
+    def shard(self, rank: int, world: int) -> "TensorLoader":
+        """Yield only process `rank`'s share (batch_size / world images) of each global batch."""
+        if self.batch_size % world:
+            raise ValueError(f"a global batch of {self.batch_size} cannot be split evenly over "
+                             f"{world} processes: choose a batch size divisible by {world}")
+        self.rank, self.world = rank, world
+        return self
 
     def __len__(self):
         n = len(self.labels)
@@ -250,9 +261,14 @@ class TensorLoader:
             order = torch.randperm(n, generator=self.generator, device=self.device)
         else:
             order = torch.arange(n, device=self.device)
+        if self.world > 1 and self.train:  # same order everywhere, each process its own draws
+            self.generator.manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + 1 + self.rank)
         self.epoch += 1  # a plain `for` loop over epochs gets a new shuffle each time
+        share = self.batch_size // self.world if self.train else self.batch_size
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]  # one global batch
+            if self.train and self.world > 1:
+                idx = idx[self.rank * share:(self.rank + 1) * share]  # this process's part
             x, y = self.transform(self.images[idx]), self.labels[idx]
             yield self.mix(x, y) if self.mix is not None else (x, y)
 

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import RunState, restore_checkpoint, save_checkpoint
 from .evaluation import AMP_DTYPES, amp_dtype, autocast, evaluate, predict  # noqa: F401
 
@@ -214,11 +215,14 @@ class _Run:
 
 def _history_entry(epoch: int, sums: EpochSums, test: dict, run: _Run, start: float,
                    train_seconds: float) -> dict:
-    n = max(sums.seen, 1)
-    return {"epoch": epoch, "train_loss": sums.loss.item() / n,
-            "train_acc": sums.correct.item() / n, "test_loss": test.get("loss"),
+    # under torchrun: totals over every process, so each logs the whole global batch's numbers
+    seen = distributed.sum_over_processes(torch.tensor(sums.seen, device=sums.loss.device))
+    loss, correct = (distributed.sum_over_processes(t) for t in (sums.loss, sums.correct))
+    n = max(seen.item(), 1)
+    return {"epoch": epoch, "train_loss": loss.item() / n,
+            "train_acc": correct.item() / n, "test_loss": test.get("loss"),
             "test_acc": test.get("acc"), "lr": run.optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - start, "img_per_s": sums.seen / train_seconds,
+            "seconds": time.perf_counter() - start, "img_per_s": n / train_seconds,
             "threads": torch.get_num_threads() if run.device.type == "cpu" else None}
 
 
@@ -226,6 +230,9 @@ def _run_epoch(run: _Run, epoch: int, config: TrainConfig, progress: bool) -> di
     """Train one epoch, evaluate, and return the epoch's history entry."""
     start = time.perf_counter()
     run.model.train()
+    rank, world = distributed.rank_and_world()
+    if world > 1:  # each process its own dropout and augmentation draws, replayable by epoch
+        torch.manual_seed((config.seed * 1_000_003 + epoch) * 1_009 + rank)
     if hasattr(run.train_loader, "set_epoch"):
         run.train_loader.set_epoch(epoch - 1)
     lr_at = lambda s: lr_factor(s, run.total, run.warmup, config.schedule)  # noqa: E731
@@ -252,8 +259,12 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
     every epoch; `resume=True` continues the same run from them (same config, data size and
     model; otherwise it warns and starts afresh). `on_epoch_end(model, entry)`, if given, is
     called after each epoch's evaluation (e.g. to keep the weights of the best validation
-    epoch)."""
+    epoch). Under torchrun (see `vit_core.distributed`) the model trains in DDP, each process
+    on its share of every global batch, and only process 0 writes, prints and calls
+    `on_epoch_end`; every process evaluates the whole test loader."""
     run = _prepare(model, train_loader, test_loader, config, out_dir, device)
+    main = distributed.is_main()
+    progress, verbose = progress and main, verbose and main
     # a private RNG: the caller's global generator is left alone
     with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
         torch.manual_seed(config.seed)
@@ -263,11 +274,12 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
                                            run.steps, train_loader)
         for epoch in range(len(run.state.history) + 1, config.epochs + 1):
             run.state.history.append(_run_epoch(run, epoch, config, progress))
-            if run.out_dir is not None:
+            if run.out_dir is not None and main:
                 save_checkpoint(run.out_dir, model, run.optimizer, run.scaler, run.state,
                                 config, run.steps, train_loader)
-            if on_epoch_end is not None:
+            if on_epoch_end is not None and main:
                 on_epoch_end(model, run.state.history[-1])
+            distributed.wait_for_all()  # nobody reads a file process 0 is still writing
             if verbose:
                 _print_epoch(run.state.history[-1], config.epochs)
     return run.state.history
@@ -279,11 +291,18 @@ def _prepare(model, train_loader, test_loader, config: TrainConfig, out_dir, dev
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     model.to(device)
+    rank, world = distributed.rank_and_world()
+    if world > 1:
+        if not hasattr(train_loader, "shard"):
+            raise ValueError("under torchrun fit needs a loader with shard(rank, world), such "
+                             "as vit_core.data.TensorLoader")
+        train_loader.shard(rank, world)
     steps = len(train_loader)
     if config.max_steps_per_epoch is not None:
         steps = min(steps, config.max_steps_per_epoch)
     float16 = config.amp and amp_dtype(device, config.amp_dtype) == torch.float16
-    return _Run(model=model, forward=torch.compile(model) if config.compile else model,
+    forward = distributed.wrap(model, device)  # DDP under torchrun, else the model itself
+    return _Run(model=model, forward=torch.compile(forward) if config.compile else forward,
                 train_loader=train_loader, test_loader=test_loader,
                 optimizer=make_optimizer(model, config, device),
                 scaler=torch.amp.GradScaler(device.type, enabled=float16),  # float16 only

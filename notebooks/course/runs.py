@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from vit_core import ViT
+from vit_core import ViT, distributed
 from vit_core import augment as aug
 from vit_core.data import TensorLoader, load_tensors, source_name, subset, train_val_split
 from vit_core.train import TrainConfig, evaluate, fit, freeze_all_but_last, replace_head
@@ -151,7 +151,10 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
     model = build_model(recipe, seed)
     config = replace(recipe.train, seed=seed)
     run_id = json.dumps({"recipe": asdict(recipe) | {"about": ""}, "train": asdict(config)}, sort_keys=True, default=str)
-    _claim(out_dir, run_id)
+    main = distributed.is_main()  # under torchrun only process 0 writes files
+    if main:
+        _claim(out_dir, run_id)
+    distributed.wait_for_all()
     keep = KeepBest(out_dir, run_id) if recipe.keep_best else None
     # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
     # (their recipes are fixed, nothing is selected on those curves).
@@ -164,7 +167,12 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
         extra = {"selected_epoch": best["epoch"], "selected_val_acc": best["val_acc"]}
     test = evaluate(model, data["test"])
     extra["test_acc_flip_tta"] = evaluate(model, data["test"], flip=True)["acc"]  # beside, never instead
+    world = distributed.rank_and_world()[1]
+    if world > 1:
+        extra["processes"] = world  # DDP: each took batch_size / processes images of every batch
     record = _record(recipe, config, model, data, history, test, data_root, commit, extra, device)
+    if not main:
+        return model, record
     (out_dir / "record.json").write_text(json.dumps(record, indent=1))
     print(f"{recipe.name} seed {seed}: test accuracy {test['acc']:.2%} after {len(history)} epochs, "
           f"{record['train_seconds'] / 60:.1f} min of training on {record['hardware']}")
@@ -299,6 +307,7 @@ def main(argv=None):
     go.add_argument("--seed", type=int, default=0)
     go.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     go.add_argument("--device", default=None)
+    go.add_argument("--smoke", action="store_true", help="a few steps of a scaled-down recipe: checks the code, no result")
     sw = sub.add_parser("sweep", help="run every recipe whose name starts with a PREFIX, for each seed, in turn")
     sw.add_argument("prefix", nargs="+")
     sw.add_argument("--out", required=True, help="parent folder: one run folder per run, named by run_name")
@@ -316,7 +325,15 @@ def main(argv=None):
     elif args.command == "run":
         if args.threads:
             torch.set_num_threads(args.threads)
-        run(RECIPES[args.name], args.out, args.data, seed=args.seed, device=args.device)  # prints its result
+        recipe = scaled_down(RECIPES[args.name]) if args.smoke else RECIPES[args.name]
+        device = args.device
+        if distributed.init_from_env(device or ("cuda" if torch.cuda.is_available() else "cpu")):
+            world = distributed.rank_and_world()[1]  # under torchrun --nproc_per_node=world
+            if recipe.batch_size % world:
+                parser.error(f"{recipe.name}'s global batch of {recipe.batch_size} images cannot be split over "
+                             f"{world} processes: use a process count that divides it")
+            device = distributed.device_for(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        run(recipe, args.out, args.data, seed=args.seed, device=device)  # prints its result
     elif args.command == "sweep":
         if args.threads:
             torch.set_num_threads(args.threads)
