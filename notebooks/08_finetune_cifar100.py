@@ -376,10 +376,11 @@ else:
 # %% [markdown]
 # ## 7 · Fine-tune: the stand-in, three recipes, three seeds
 #
-# The shipped runs were built by steps 1-5 (`fine_tune_model`, checked in step 3). Each recipe trains 5 epochs on dog, frog, horse,
-# ship and truck, with 500 images per class held out for validation; the weights of the best
-# validation epoch are tested. `trained(recipe, seed)` loads the shipped run (in the smoke
-# profile it also trains a scaled-down copy, so the loop runs; its numbers mean nothing).
+# The shipped runs were built by steps 1-5 (`fine_tune_model`, checked in step 3). Each recipe
+# trains 5 epochs on dog, frog, horse, ship and truck, with 500 images per class held out for
+# validation; the weights of the best validation epoch are tested. `trained(recipe, seed)` loads
+# the shipped run (in the smoke profile it also trains a scaled-down copy, so the loop runs; its
+# numbers mean nothing).
 
 # %%
 runs = {arm: [trained(recipe, seed) for seed in SEEDS] for arm, recipe in RECIPES.items()}  # (model, record)s
@@ -433,6 +434,22 @@ for a, b in (("improved", "mbastola"), ("mbastola", "scratch")):
 # ImageNet-1k and ImageNet-21k pretraining are different starting points (1.3 million vs 14
 # million images); quote the one that matches your weights. The real path above produces its
 # own number where it runs.
+
+# %% [markdown]
+# ## Beyond one GPU
+#
+# Fine-tuning ViT-B/16 on a larger dataset is where a second GPU pays off (Kaggle's free
+# notebooks have two T4s). PyTorch's `torchrun` starts one process per GPU; `vit_core`'s
+# `fit` then trains a DistributedDataParallel copy of the model in each, every process on its
+# share of each global batch, and only the first one writes checkpoints and prints:
+#
+# ```bash
+# torchrun --standalone --nproc_per_node=2 -m course.recipes run transfer-improved --out runs/ddp
+# ```
+#
+# Kill it and run the same command again to resume. `CONTRIBUTING.md` ("Several GPUs") says
+# what changes and what does not; `tests/test_distributed.py` proves that two processes train
+# the same weights as one.
 
 # %% [markdown]
 # ## Exercises

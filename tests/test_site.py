@@ -31,6 +31,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds the site and drives a browser: `pytest -m slow`
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "docs" / "build.py"
 SHOTS = ROOT / "data" / "site-check"

@@ -144,7 +144,9 @@ def describe(device: torch.device | None = None) -> str:
 
     device = device or get_device()
     where = f"cpu ({torch.get_num_threads()} threads)" if device.type == "cpu" else f"{device.type} ({hardware(device)})"
-    parts = [f"profile {get_profile()}", f"device {where}", f"data {data_dir()}",
+    data = data_dir()
+    shown = f"{data.relative_to(ROOT)}/" if data.is_relative_to(ROOT) else data  # data/ in a checkout
+    parts = [f"profile {get_profile()}", f"device {where}", f"data {shown}",
              f"torch {torch.__version__}, torchvision {torchvision.__version__}"]
     if is_fast_dev_run():
         parts.append(f"FAST DEV RUN: every training run capped to {FAST_DEV_STEPS} steps of 1 epoch, "
