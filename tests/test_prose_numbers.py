@@ -25,7 +25,7 @@ QUOTED = {
            "0.02": "tintn's vit.py: initializer_range of its patch projection",
            "80.31": "mbastola's neural-nets-in-python log: CIFAR-100 test accuracy after epoch 5",
            "1.14": "256 / 224, torchvision's ViT_B_16_Weights transform (resize 256, crop 224)",
-           "50,000": "CIFAR-10/100 training set size (Krizhevsky, 2009)"},
+           "87.5": "224 / 256: the share of each side torchvision's ViT_B_16_Weights centre crop keeps"},
 }
 
 
