@@ -1,15 +1,13 @@
 """Training on several processes with PyTorch's DistributedDataParallel (DDP).
 
 Launch any script that calls `train.fit` with `torchrun --nproc_per_node=N script.py`: torchrun
-starts N copies and sets RANK, WORLD_SIZE and LOCAL_RANK; `init_from_env()` joins them into one
-process group (gloo on the CPU, NCCL on CUDA, one GPU per process). Inside a process group `fit`
+starts N copies; `init_from_env()` joins them into one process group (gloo on the CPU, NCCL on
+CUDA, one GPU per process; torch.distributed reads torchrun's settings, this module reads none). Inside a process group `fit`
 wraps the model in DDP, gives each process its share of every global batch, sums the loss and
 accuracy over processes, and lets only process 0 write checkpoints, history and progress. Without
 a process group nothing here changes anything.
 """
 from __future__ import annotations
-
-import os
 
 import torch
 import torch.distributed as dist
@@ -28,22 +26,23 @@ def is_main() -> bool:
 
 
 def init_from_env(device_type: str = "cpu") -> bool:
-    """Join torchrun's process group when its environment says there are several processes
-    (WORLD_SIZE > 1); on CUDA each process takes GPU LOCAL_RANK. True inside a group."""
-    if dist.is_available() and dist.is_initialized():
-        return True
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """Join torchrun's process group when this process was started by torchrun; on CUDA each
+    process takes its own GPU (one machine: rank modulo GPUs). True inside a group."""
+    if not dist.is_available():
         return False
+    if not dist.is_initialized():
+        if not dist.is_torchelastic_launched():
+            return False
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
     if device_type == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        torch.cuda.set_device(device_for("cuda"))
     return True
 
 
 def device_for(device_type: str) -> torch.device:
-    """This process's device: its own GPU under torchrun on CUDA, else the CPU."""
-    if device_type == "cuda":
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    """This process's device: its own GPU inside a process group on CUDA, else `device_type`."""
+    if device_type == "cuda" and rank_and_world()[1] > 1:
+        return torch.device("cuda", rank_and_world()[0] % torch.cuda.device_count())
     return torch.device(device_type)
 
 
