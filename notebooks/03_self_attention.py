@@ -110,7 +110,9 @@ test_images, test_labels = load_tensors("cifar10", "test", DATA, download=DOWNLO
 test_loader = TensorLoader(test_images, test_labels, STATS_IMAGES, train=False, mean=MEAN, std=STD, device=DEVICE)
 torch.manual_seed(0)
 model = ViT(config).to(DEVICE).eval()
-stats_images, _ = next(iter(test_loader))  # (64, 3, 32, 32) normalised
+# the files are sorted by class: draw the images at random across the classes
+pick = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(0))[:STATS_IMAGES]
+stats_images = test_loader.transform(test_images[pick].to(DEVICE))  # (64, 3, 32, 32) normalised
 images = stats_images[:2]  # (2, 3, 32, 32)
 with torch.no_grad():
     X = model.embed(images)  # (2, 65, 48): B images, T tokens, D channels
@@ -180,7 +182,9 @@ for dim, var, scaled in variance_rows:
 # entries have variance about $D \sigma^2$. `vit_core` initialises every Linear with
 # $\sigma$ = 0.02 (printed below), as timm does, so for the tiny ViT that variance is far
 # below 1. We measure it in every block, on test images, for the fresh model and for a trained
-# one: a model trained in notebook 06 (there you will see how).
+# one: a model trained in notebook 06 (there you will see how). The test images are drawn at
+# random across the classes. The model computes Q, K and V with one matrix, split here; section 4
+# explains why.
 
 # %%
 trained = course_runs.load_exported(RECIPE.name).to(DEVICE).eval()  # shipped in data/checkpoints/
@@ -208,7 +212,7 @@ def qk_variances(net: ViT, x: torch.Tensor) -> list[tuple[float, float, float]]:
 sigma = model.encoder.blocks[0].attn.qkv.weight.std().item()
 fresh_var, trained_var = qk_variances(model, stats_images), qk_variances(trained, stats_images)
 print(f"fresh model: qkv weights std {sigma:.3f}, so D * sigma^2 = {D * sigma ** 2:.3f}; "
-      f"{len(stats_images)} test images, d_h = {config.dim // config.heads}")
+      f"{len(stats_images)} test images across the classes, d_h = {config.dim // config.heads}")
 print(f"{'block':>5} | {'fresh: Var(q)':>13} {'Var(k)':>7} {'Var(s)':>7} | {'trained: Var(q)':>15} {'Var(k)':>7} {'Var(s)':>7}")
 for i, (f, t) in enumerate(zip(fresh_var, trained_var), start=1):
     print(f"{i:>5} | {f[0]:>13.3f} {f[1]:>7.3f} {f[2]:>7.4f} | {t[0]:>15.3f} {t[1]:>7.3f} {t[2]:>7.3f}")
@@ -683,7 +687,7 @@ assert mask_diff < ATOL
 # Exercise 3: projections 4 T D^2, attention 2 T^2 D multiply-adds (a FLOP counter counts 2 per multiply-add).
 from torch.utils.flop_counter import FlopCounterMode
 
-for name, cfg in [("seed", config), ("ViT-B/16", ViTConfig.vit_b_16())]:
+for name, cfg in [("tiny", config), ("ViT-B/16", ViTConfig.vit_b_16())]:
     layer = Attention(cfg).eval()  # forward_with_weights below: explicit matmuls, which the counter sees
     tokens = torch.randn(1, cfg.seq_len, cfg.dim)  # (1, T, D)
     with FlopCounterMode(display=False) as counter, torch.no_grad():

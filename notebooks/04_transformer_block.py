@@ -20,7 +20,8 @@
 # Attention lets tokens exchange information. The encoder block wraps it with three more
 # pieces: LayerNorm, a small per-token MLP, and two residual connections. This notebook builds
 # each piece from scratch, proves it equal to `vit_core`, and then measures why the *order* of
-# those pieces matters.
+# those pieces matters. At vit_core's own small initialisation (std 0.02) pre-norm and post-norm
+# start out the same; the difference appears with the original code's Xavier initialisation.
 #
 # **What you will learn**
 # - LayerNorm written out by hand, and why it normalises each token on its own;
@@ -83,7 +84,8 @@ GELU_TANH_COEFF = 0.044715                         # the cubic coefficient of GE
 # \mathrm{LN}(x) = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta .$$
 #
 # The variance divides by $D$, not $D-1$ (it is the *biased* estimate), and $\epsilon$ keeps a
-# constant token from dividing by zero; the original ViT (Flax's `LayerNorm` default),
+# constant token from dividing by zero; the original ViT (whose code is written in JAX with the
+# layer library Flax, and takes Flax's `LayerNorm` default),
 # torchvision and timm use $\epsilon = 10^{-6}$.
 
 # %%
@@ -345,9 +347,10 @@ assert diff <= TOL
 # so $\partial z_L / \partial z_\ell = I + \sum_{k>\ell} \partial F_k / \partial z_\ell$: there is
 # an identity path from the loss to every block. In post-norm, $2L$ LayerNorms sit *on* that path.
 # Xiong et al. (2020) showed that at initialisation the post-norm Transformer's parameter
-# gradients are largest near the output, which is why it needs a learning-rate warm-up, while
-# pre-norm's are well behaved. The price of pre-norm: nothing normalises the stream itself, so
-# it can grow with depth, and the model needs one last LayerNorm before the head (ViT's `norm`).
+# gradients are largest near the output, which is why it needs a learning-rate warm-up
+# (notebook 06), while pre-norm's are well behaved. The price of pre-norm: nothing normalises the
+# stream itself, so it can grow with depth, and the model needs one last LayerNorm before the head
+# (ViT's `norm`).
 #
 # The post-norm block reuses the same sub-layers, wired differently: it is `vit_core.Block`
 # (same LayerNorms, attention and MLP, same parameter names) with another `forward`.
@@ -367,10 +370,9 @@ class PostNormBlock(Block):
 # $\lVert z_\ell \rVert_2$ of the residual stream and (b) the gradient norm of all the block's
 # parameters. Two initialisations of the Linear weights (biases zero):
 # - **vit_core's**: truncated normal with standard deviation `INIT_STD` (printed below), timm's
-#   default (`init_weights_vit_timm`);
+#   default;
 # - **Xavier-uniform**, with variance $2 / (\text{fan\_in} + \text{fan\_out})$: what the original
-#   JAX ViT code uses for its attention and MLP kernels (`vit_jax/models_vit.py`), and what timm's
-#   `init_weights_vit_jax` reproduces.
+#   JAX ViT code uses for its attention and MLP kernels (`vit_jax/models_vit.py`).
 
 # %%
 def init_linears(module: nn.Module, scheme: str) -> None:
@@ -557,6 +559,10 @@ stats = {
     "ViT-B/16, vit_core init": stream_statistics(vit_b, pixels_224),
     "ViT-B/16, torchvision init": stream_statistics(vit_b_tv_init, pixels_224),
 }
+weight_std = lambda model, name: model.blocks[0].get_submodule(name).weight.std().item()  # noqa: E731
+print("ViT-B/16 block 1, weight std, vit_core / torchvision init: "
+      + ", ".join(f"{name} {weight_std(vit_b, name):.4f} / {weight_std(vit_b_tv_init, name):.4f}"
+                  for name in ("attn.qkv", "mlp.fc1")))
 del vit_b, vit_b_tv_init  # 86 M parameters each
 
 # %%
@@ -587,9 +593,10 @@ plt.show()
 # %% [markdown]
 # **What this shows** (checked below). Every stream starts with a standard deviation near 1;
 # the tiny ViT's blocks then barely change it, while both ViT-B/16 streams grow block after
-# block, faster with torchvision's larger initial weights. So "small init" depends on the width:
-# std 0.02 is small next to fan-in 48, not next to 768 or 3072 (the factors printed in section 4),
-# and at initialisation nothing normalises a pre-norm stream before the final LayerNorm.
+# block, faster with torchvision's larger initial weights (their scale is printed above).
+# So "small init" depends on the width: std 0.02 is small next to fan-in 48, not next to 768 or
+# 3072 (the factors printed in section 4), and at initialisation nothing normalises a pre-norm
+# stream before the final LayerNorm.
 #
 # <details><summary>Caveats</summary>
 #

@@ -430,8 +430,12 @@ del timm_model, ours_from_timm
 
 # %% [markdown]
 # **What this shows.** Every tensor of torchvision's and timm's ViT-B/16 lands in the right place
-# in `vit_core`: random weights give matching, non-constant logits. Notebooks 07 and 08 load
-# torchvision's trained ImageNet weights the same way, with `from_torchvision`.
+# in `vit_core`: random weights give matching, non-constant logits. When the weights can be
+# downloaded, notebooks 07 and 08 load torchvision's trained ImageNet weights the same way, with
+# `from_torchvision`. The config's last fields are options left at the paper's defaults:
+# `cls_only_last_block` is this notebook's speed trick (below); `drop_path`, `init`, `gelu` and
+# `final_norm` are training and reproduction options (notebook 06, the appendix notebook 13);
+# `stem`, `pool` and `pos` belong to the later designs of "Where next".
 
 # %% [markdown]
 # ## Summary
@@ -454,7 +458,7 @@ del timm_model, ours_from_timm
 #
 # | model | what it changes | paper · code |
 # | --- | --- | --- |
-# | DeiT | the training, not the model: strong augmentation (RandAugment, MixUp, CutMix), stochastic depth and repeated augmentation train a ViT on ImageNet-1k alone; an extra *distillation token* learns from a CNN teacher | Touvron et al. 2021, "Training data-efficient image transformers & distillation through attention" · [facebookresearch/deit](https://github.com/facebookresearch/deit) |
+# | DeiT | the training, not the model: strong augmentation (RandAugment, MixUp, CutMix), stochastic depth and repeated augmentation (augmentations and regularisers; notebook 06's exercises try some) train a ViT on ImageNet-1k alone; an extra *distillation token* learns from a CNN teacher | Touvron et al. 2021, "Training data-efficient image transformers & distillation through attention" · [facebookresearch/deit](https://github.com/facebookresearch/deit) |
 # | Swin Transformer | attention inside local windows that shift from block to block, and patch merging between stages: a pyramid of feature maps like a CNN's, at a cost linear in the number of patches | Liu et al. 2021, "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows" · [microsoft/Swin-Transformer](https://github.com/microsoft/Swin-Transformer) |
 # | MAE | self-supervised pretraining: hide most patches, encode only the visible ones, and train a light decoder to rebuild the hidden pixels | He et al. 2022, "Masked Autoencoders Are Scalable Vision Learners" · [facebookresearch/mae](https://github.com/facebookresearch/mae) |
 # | simple ViT | fixed 2-D sin-cos positions, the mean of the tokens instead of a CLS token, a one-layer head: the plain ViT, trained better in fewer epochs | Beyer, Zhai and Kolesnikov 2022, "Better plain ViT baselines for ImageNet-1k" · [google-research/big_vision](https://github.com/google-research/big_vision) |

@@ -42,6 +42,9 @@ here = setup()  # prints one line: profile, device, data folder
 # scaled-down run stands in and says so: its maps would be those of a barely trained network.
 
 # %%
+import contextlib
+import io
+
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.colors import PowerNorm
@@ -181,7 +184,8 @@ print("  " + "  ".join(f"head {h + 1}: {peak[:, h].median():.1f}x" for h in rang
 # largest share is several times uniform, printed above), but the rollout, which follows
 # attention through all four blocks and the residual path, is nearly flat: its largest patch
 # share is a small multiple of uniform. Read by rollout, this model's CLS token draws on the
-# whole image almost evenly.
+# whole image almost evenly, but that flatness is partly built into rollout itself: the
+# residual half of every $A_l$ flattens the product (caveats).
 #
 # <details><summary>Caveats</summary>
 #
@@ -382,7 +386,13 @@ assert trained_by_gap[1] > trained_by_gap[max(trained_by_gap)], "neighbours shou
 # budget) this part says so and is skipped.
 
 # %%
-torchvision_b16 = pretrained.imagenet_vit_b16(fallback="the ViT-B/16 part is SKIPPED")
+loader_messages = io.StringIO()  # the loader explains a failure at length; one line below instead
+with contextlib.redirect_stdout(loader_messages):
+    torchvision_b16 = pretrained.imagenet_vit_b16(fallback="the ViT-B/16 part is SKIPPED")
+if torchvision_b16 is None:
+    print("ViT-B/16's ImageNet weights could not be downloaded here: this section runs when they can")
+else:
+    print(loader_messages.getvalue(), end="")
 vit_b16 = from_torchvision(torchvision_b16).to(device).eval() if torchvision_b16 is not None else None
 
 # %%
@@ -428,7 +438,8 @@ if vit_b16 is not None:
 #   attention, since only the CLS token's output goes on to the head.
 # - **Rollout is nearly uniform.** Single heads of the last block pick out a few patches, but
 #   composed through all blocks and the residual path the CLS token's attention is almost flat:
-#   its largest patch share is about 1.7x uniform (printed under the maps).
+#   its largest patch share is about 1.7x uniform (printed under the maps). Part of that is
+#   rollout's own rule: the residual half it adds in every block flattens the product.
 # - **The position embeddings did learn the grid.** From random vectors, training made
 #   neighbouring patches' embeddings alike and far ones unlike.
 #
@@ -482,7 +493,7 @@ assert initial_h.min() > trained_h.min() and (initial_h - torch.log2(torch.tenso
 def rollout_without_residual(attentions):
     product = torch.eye(attentions[0].shape[-1], device=attentions[0].device)
     for weights in attentions:
-        product = weights.float().mean(dim=1) @ product  # (B, N, N)
+        product = weights.float().mean(dim=1) @ product  # (B, T, T): CLS and N patches
     return product[:, 0, 1:]  # (B, N)
 
 
