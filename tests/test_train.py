@@ -294,3 +294,14 @@ def test_seed_table_reports_mean_and_sample_std():
     assert plots.seed_table({"one": [0.5]}, seeds=[7]).splitlines()[1].split()[:4] == ["one", "1", "50.0%", "-"]
     with pytest.raises(ValueError, match="2 accuracies for 3 seeds"):
         plots.seed_table({"a": [0.1, 0.2]}, seeds=[0, 1, 2])
+
+
+def test_the_epoch_log_names_what_it_evaluated_on(capsys):
+    torch.manual_seed(0)
+    train_loader, held_out = loaders()
+    config = train.TrainConfig(epochs=1, lr=3e-3)
+    train.fit(ViT(TINY), train_loader, held_out, config, progress=False, eval_name="val")
+    log = capsys.readouterr().out
+    assert "| val loss" in log and "test loss" not in log
+    train.fit(ViT(TINY), train_loader, held_out, config, progress=False)
+    assert "| test loss" in capsys.readouterr().out  # the default label is unchanged

@@ -1,7 +1,7 @@
 """Training-step speed of vit_core's ViT against timm's and torchvision's, same config.
 
-    python -m tools.bench [--device cpu|cuda] [--batch-size 128] [--steps 2]
-                           [--rounds 30] [--compile] [--explore] [--threads N]
+    python -m tools.bench [--device cpu|cuda] [--models tiny|small-data] [--batch-size N]
+                           [--steps 2] [--rounds 30] [--compile] [--explore] [--threads N]
 
 What it measures: images per second of full training steps (forward, cross-entropy,
 backward, AdamW step with default options) for the three implementations built to one
@@ -27,11 +27,27 @@ then only the last 3) fed by the on-GPU data path (uint8 32 px batch -> crop, fl
 normalise), with peak memory (tools.gpu_check times ViT-B/16 with the same function). Takes under a minute on a free 2-core CPU (about 2 with
 --explore); --compile adds roughly a minute of compilation per model on the CPU (part of
 the warm-up, not of the timing).
+
+`--models small-data` times, instead, the small-data ladder's final recipe (`ladder-final`:
+conv tokenizer, sequence pooling, no CLS token) against the nearest equivalents timm and
+torchvision can build at its sizes, and the ladder's ResNet (`ladder-cnn`), at batch 256 by
+default: training steps, then inference (eval mode, torch.inference_mode, forward only), with
+parameter counts checked first. Nearest, not equal: timm gets vit_core's conv tokenizer
+through its `embed_layer` argument (same tokens) but has no sequence pooling, so it averages
+the tokens (`global_pool='avg'`); torchvision's tokenizer is its own `conv_stem_configs`
+(stride-2 3x3 conv + BatchNorm + ReLU layers, then a 1x1 conv; Xiao et al. 2021), and it
+keeps its CLS token. So these rows compare speed at equal size, not the same function, nor the
+same work: the parameter counts must agree within SIZE_RATIO (checked, printed), and the table
+prints each model's forward multiply-adds too. torchvision's stride-2 convolutions compute
+16x16 and 8x8 outputs where vit_core's compute 32x32 and 16x16 ones, then max-pool (10.6 M
+against 15.3 M multiply-adds an image at the recipe's sizes), and in inference its
+nn.MultiheadAttention takes torch's fused fast path.
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import math
 import types
 from dataclasses import replace
 
@@ -42,9 +58,11 @@ from torch.utils import benchmark
 
 from vit_core import ViT, ViTConfig, from_timm, from_torchvision
 from vit_core.data import TensorLoader
+from vit_core.layers import ConvStem
 from vit_core.train import AMP_DTYPES, freeze_all_but_last
 
 from course import env
+from course.recipes import RECIPES, make_model
 
 
 def build_peers(config: ViTConfig) -> dict[str, nn.Module]:
@@ -178,18 +196,23 @@ def images_per_second(measurement: benchmark.Measurement, batch_size: int) -> li
 
 
 def show(measurements: dict[str, benchmark.Measurement], batch_size: int, reference: list[str],
-         extra: dict[str, str] | None = None) -> dict[str, float]:
+         extra: dict[str, str] | None = None,
+         reference_name: str | None = None) -> dict[str, float]:
     """torch.utils.benchmark.Compare's table of the step times, then each model's median img/s and
-    its ratio to the fastest of `reference`; returns {name: median img/s}."""
+    its ratio to the fastest of `reference` (called `reference_name`, default their names joined
+    by '/'); returns {name: median img/s}."""
     compare = benchmark.Compare(list(measurements.values()))
     compare.trim_significant_figures()
     compare.print()
     medians = {name: batch_size / m.median for name, m in measurements.items()}
     best = max(medians[name] for name in reference)
+    width, reference_name = max(28, *map(len, measurements)), reference_name or "/".join(reference)
     for name, m in measurements.items():
         rates = images_per_second(m, batch_size)
-        print(f"{name:<28} {medians[name]:>9,.0f} img/s (median; {min(rates):,.0f}-{max(rates):,.0f})  "
-              f"{medians[name] / best:>5.2f}x vs {'/'.join(reference)}" + (f"  {extra[name]}" if extra else ""))
+        print(f"{name:<{width}} {medians[name]:>9,.0f} img/s "
+              f"(median; {min(rates):,.0f}-{max(rates):,.0f})  "
+              f"{medians[name] / best:>5.2f}x vs {reference_name}"
+              + (f"  {extra[name]}" if extra else ""))
     return medians
 
 
@@ -288,24 +311,197 @@ def freeze_last_3(model: nn.Module, name: str) -> None:
         module.requires_grad_(True)
 
 
-def main(argv=None, config: ViTConfig | None = None):
-    """The command line; `config` (default: the tiny CIFAR-10 ViT) lets a test run it small."""
+# ---------------------------------------------------------------- the small-data ladder's models
+
+VIT_ROW = "vit_core ladder-final (conv stem, seq pool)"
+TIMM_ROW = "timm (vit_core conv stem, avg pool)"
+TV_ROW = "torchvision (conv_stem_configs, CLS)"
+CNN_ROW = "ResNet ladder-cnn"
+# the largest parameter-count ratio to vit_core's, either way, that still counts as the same size
+SIZE_RATIO = {TIMM_ROW: 1.05, TV_ROW: 1.05, CNN_ROW: 1.5}
+
+
+class TimmConvTokenizer(nn.Module):
+    """vit_core's ConvStem behind timm's `embed_layer` interface: timm's VisionTransformer builds
+    it with its patch-embedding arguments (bias, padding and device options are ignored: the
+    stem has no bias) and reads `num_patches`. Same tokens as vit_core: (B, num_patches, dim)."""
+
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, **timm_args):
+        super().__init__()
+        self.img_size, self.patch_size = img_size, patch_size
+        self.grid_size = (img_size // patch_size,) * 2
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
+        self.stem = ConvStem(in_chans, embed_dim, patch_size)
+        self.stem.reset_parameters()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.stem(images)  # (B, num_patches, embed_dim)
+
+
+def small_data_configs():
+    """The configs of the ladder's final ViT and its ResNet, read from the recipe book."""
+    return RECIPES["ladder-final"].model, RECIPES["ladder-cnn"].model
+
+
+def timm_small_data(config: ViTConfig) -> nn.Module:
+    """timm's VisionTransformer at `config`'s sizes with vit_core's conv tokenizer, no CLS
+    token and mean pooling of the normed tokens (timm has no sequence pooling)."""
+    import timm.models.vision_transformer as timm_vit
+    return timm_vit.VisionTransformer(
+        img_size=config.image_size, patch_size=config.patch_size, in_chans=config.in_channels,
+        num_classes=config.num_classes, embed_dim=config.dim, depth=config.depth,
+        num_heads=config.heads, mlp_ratio=config.mlp_dim / config.dim, qkv_bias=config.qkv_bias,
+        class_token=False, global_pool="avg", fc_norm=False, embed_layer=TimmConvTokenizer)
+
+
+def torchvision_small_data(config: ViTConfig) -> nn.Module:
+    """torchvision's VisionTransformer at `config`'s sizes with its early-convolution stem:
+    log2(patch) layers of stride-2 3x3 conv + BatchNorm + ReLU at width `dim`, then a 1x1 conv."""
+    from torchvision.models.vision_transformer import ConvStemConfig, VisionTransformer
+    if config.in_channels != 3:  # torchvision's conv stem is built for 3 channels
+        raise ValueError(f"torchvision's conv stem takes 3 channels, got {config.in_channels}")
+    layers = [ConvStemConfig(out_channels=config.dim, kernel_size=3, stride=2)]
+    return VisionTransformer(
+        image_size=config.image_size, patch_size=config.patch_size, num_layers=config.depth,
+        num_heads=config.heads, hidden_dim=config.dim, mlp_dim=config.mlp_dim,
+        num_classes=config.num_classes,
+        conv_stem_configs=layers * int(math.log2(config.patch_size)))
+
+
+def build_small_data(config: ViTConfig, cnn) -> dict[str, nn.Module]:
+    """{row: model}: the final recipe's ViT, timm's and torchvision's nearest equivalents at its
+    sizes, and the ladder's ResNet."""
+    if config.stem != "conv":
+        raise ValueError(f"the small-data rows need a conv-stem ViT, got stem={config.stem!r}")
+    return {VIT_ROW: ViT(config), TIMM_ROW: timm_small_data(config),
+            TV_ROW: torchvision_small_data(config), CNN_ROW: make_model(cnn)}
+
+
+def forward_macs(model: nn.Module, config: ViTConfig) -> int:
+    """Multiply-adds of one image's forward pass (eval mode), by torch's FLOP counter. Gradients
+    stay on: without them nn.MultiheadAttention (torchvision) takes a fused fast path that the
+    counter cannot see; attention runs on its math path, whose matmuls the counter sees."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.randn(1, config.in_channels, config.image_size, config.image_size)
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+        model.eval()(x)
+    return counter.get_total_flops() // 2
+
+
+def check_sizes(models: dict[str, nn.Module], config: ViTConfig) -> dict[str, int]:
+    """Print every row's parameter count, its ratio to vit_core's and its forward multiply-adds
+    per image; fail where a ratio (either way) exceeds SIZE_RATIO. Returns {row: parameters}."""
+    counts = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    width = max(map(len, models))
+    print(f"{'model':<{width}} {'parameters':>10} {'vs vit_core':>11}  {'allowed':<11}  "
+          "forward multiply-adds / image")
+    for name, count in counts.items():
+        ratio, limit = count / counts[VIT_ROW], SIZE_RATIO.get(name, 1.0)
+        allowed = f"{1 / limit:.2f}-{limit:.2f}x" if name in SIZE_RATIO else "(reference)"
+        macs = forward_macs(models[name], config) / 1e6
+        print(f"{name:<{width}} {count:>10,} {ratio:>10.3f}x  {allowed:<11}  {macs:.1f} M")
+        if not 1 / limit <= ratio <= limit:
+            raise AssertionError(f"{name}: {count:,} parameters, {ratio:.2f}x vit_core's")
+    return counts
+
+
+@torch.no_grad()
+def check_shapes(models: dict[str, nn.Module], config: ViTConfig, batch: int = 2) -> dict:
+    """Print and check the token grid each ViT makes and every model's logits shape: the ViTs
+    all make (grid * grid) tokens of width dim, and all give (batch, num_classes)."""
+    x = torch.randn(batch, config.in_channels, config.image_size, config.image_size)
+    grid = config.image_size // config.patch_size
+    tokens = {VIT_ROW: tuple(models[VIT_ROW].patch_embed(x).shape),
+              TIMM_ROW: tuple(models[TIMM_ROW].patch_embed(x).shape),
+              TV_ROW: tuple(models[TV_ROW].conv_proj(x).flatten(2).transpose(1, 2).shape)}
+    logits = {name: tuple(m.eval()(x).shape) for name, m in models.items()}
+    want = (batch, grid * grid, config.dim)
+    for name, shape in tokens.items():
+        if shape != want:
+            raise AssertionError(f"{name} makes tokens {shape}, not {want}")
+    if set(logits.values()) != {(batch, config.num_classes)}:
+        raise AssertionError(f"logits shapes differ from {(batch, config.num_classes)}: {logits}")
+    print("tokens: " + ", ".join(f"{k.split()[0]} {v}" for k, v in tokens.items())
+          + " (torchvision then adds its CLS token); logits: all " + str(logits[VIT_ROW]))
+    return {"tokens": tokens, "logits": logits}
+
+
+class InferenceRunner:
+    """One model in eval mode and a fixed batch; `step()` is one forward pass under
+    torch.inference_mode and, on CUDA, bf16 autocast (fp32 elsewhere), as Runner trains."""
+
+    def __init__(self, model, images, device, compile=False):
+        self.model = model.to(device).eval()
+        self.step_model = torch.compile(self.model) if compile else self.model
+        self.x, self.device = images, torch.device(device)
+        self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+
+    def step(self) -> None:
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode(), torch.autocast(self.device.type, self.dtype, enabled=cuda):
+            self.step_model(self.x)
+
+    timer = Runner.timer
+
+
+def small_data_benchmark(args, device, configs=None) -> dict:
+    """The final recipe's ViT, its timm and torchvision equivalents and the ladder's ResNet:
+    sizes and shapes checked, then training steps and inference, each interleaved."""
+    config, cnn = configs or small_data_configs()
+    torch.manual_seed(0)
+    models = build_small_data(config, cnn)
+    print(f"vit_core: stem={config.stem}, pool={config.pool}, pos={config.pos}, "
+          f"cls_only_last_block={config.cls_only_last_block}; timm has no sequence pooling")
+    params, shapes = check_sizes(models, config), check_shapes(models, config)
+    b, size = args.batch_size, config.image_size
+    batch = (torch.randn(b, config.in_channels, size, size, device=device),
+             torch.randint(0, config.num_classes, (b,), device=device))
+    where = (f"{size} px, batch {b}, {'bf16 autocast' if device.type == 'cuda' else 'fp32'}, "
+             f"{env.hardware(device)}{', torch.compile' if args.compile else ''}")
+    peers = [TIMM_ROW, TV_ROW]
+    train = {n: Runner(m, batch, device, compile=args.compile) for n, m in models.items()}
+    trained = show(interleaved(train, args.steps, args.rounds, f"training steps, {where}"), b,
+                   peers, reference_name="faster peer")
+    infer = {n: InferenceRunner(copy.deepcopy(m), batch[0], device, args.compile)
+             for n, m in models.items()}
+    inferred = show(interleaved(infer, args.steps, args.rounds, f"inference, {where}"), b, peers,
+                    reference_name="faster peer")
+    return {"params": params, "shapes": shapes, "train_img_per_s": trained,
+            "inference_img_per_s": inferred}
+
+
+def main(argv=None, config: ViTConfig | None = None, small_data=None):
+    """The command line; `config` (default: the tiny CIFAR-10 ViT) and `small_data` (default:
+    small_data_configs()) let a test run it small. Returns small_data_benchmark's dict, if run."""
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default=str(env.get_device()), help="cpu or cuda (default: cuda if present)")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--models", choices=["tiny", "small-data"], default="tiny",
+                        help="tiny: vit_core against timm and torchvision, one config (default); "
+                             "small-data: ladder-final, its nearest timm and torchvision "
+                             "equivalents and the ladder's ResNet")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default 128 (tiny), 256 (small-data)")
     parser.add_argument("--steps", type=int, default=2, help="timed steps per model per round")
     parser.add_argument("--rounds", type=int, default=30, help="alternating timed rounds; the median is reported")
     parser.add_argument("--compile", action="store_true", help="torch.compile every model alike")
-    parser.add_argument("--explore", action="store_true", help="also time vit_core variants")
+    parser.add_argument("--explore", action="store_true",
+                        help="also time vit_core variants (tiny only)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.explore and args.models != "tiny":
+        parser.error("--explore times variants of the tiny ViT: use it with --models tiny")
+    args.batch_size = args.batch_size or (128 if args.models == "tiny" else 256)
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)  # on a busy machine, fewer threads than cores is steadier
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {env.hardware(device)}")
+    if args.models == "small-data":
+        return small_data_benchmark(args, device, small_data)
     tiny_benchmark(args, device, config or ViTConfig.cifar10_tiny())
     if device.type == "cuda":
         vit_b16(device, compile=args.compile)
+    return None
 
 
 if __name__ == "__main__":

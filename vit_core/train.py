@@ -250,7 +250,7 @@ def _run_epoch(run: _Run, epoch: int, config: TrainConfig, progress: bool) -> di
 
 def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_dir=None,
         resume: bool = False, device=None, progress: bool = True, verbose: bool = True,
-        on_epoch_end=None) -> list[dict]:
+        on_epoch_end=None, eval_name: str = "test") -> list[dict]:
     """Train `model` in place; returns one dict per epoch: epoch, train_loss, train_acc,
     test_loss, test_acc (None without a test loader), lr (at the epoch's last step),
     seconds (whole epoch, evaluation included), img_per_s (training only), threads (torch CPU
@@ -261,7 +261,9 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
     called after each epoch's evaluation (e.g. to keep the weights of the best validation
     epoch). Under torchrun (see `vit_core.distributed`) the model trains in DDP, each process
     on its share of every global batch, and only process 0 writes, prints and calls
-    `on_epoch_end`; every process evaluates the whole test loader."""
+    `on_epoch_end`; every process evaluates the whole test loader. `eval_name` only labels the
+    printed log (e.g. "val" when `test_loader` holds a validation split); the history keys
+    stay test_loss/test_acc."""
     run = _prepare(model, train_loader, test_loader, config, out_dir, device)
     main = distributed.is_main()
     progress, verbose = progress and main, verbose and main
@@ -281,7 +283,7 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig, out_di
                 on_epoch_end(model, run.state.history[-1])
             distributed.wait_for_all()  # nobody reads a file process 0 is still writing
             if verbose:
-                _print_epoch(run.state.history[-1], config.epochs)
+                _print_epoch(run.state.history[-1], config.epochs, eval_name)
     return run.state.history
 
 
@@ -311,10 +313,10 @@ def _prepare(model, train_loader, test_loader, config: TrainConfig, out_dir, dev
                 warmup=round(config.warmup_epochs * steps))
 
 
-def _print_epoch(h: dict, epochs: int) -> None:
+def _print_epoch(h: dict, epochs: int, eval_name: str = "test") -> None:
     test = ""
     if h["test_acc"] is not None:
-        test = f" | test loss {h['test_loss']:.3f} acc {h['test_acc']:.1%}"
+        test = f" | {eval_name} loss {h['test_loss']:.3f} acc {h['test_acc']:.1%}"
     tqdm.write(f"epoch {h['epoch']:>3}/{epochs} | train loss {h['train_loss']:.3f} "
                f"acc {h['train_acc']:.1%}{test} | lr {h['lr']:.2e} | {h['seconds']:.1f} s, "
                f"{h['img_per_s']:,.0f} img/s")

@@ -159,7 +159,8 @@ def run(recipe: Recipe, out_dir, data_root, seed: int = 0, device=None, progress
     # Curves on val when the recipe carves one; otherwise on test, as the seeds' own code did
     # (their recipes are fixed, nothing is selected on those curves).
     history = fit(model, data["train"], data.get("val", data["test"]), config, out_dir=out_dir, resume=True,
-                  device=device, progress=progress, on_epoch_end=keep)
+                  device=device, progress=progress, on_epoch_end=keep,
+                  eval_name="val" if "val" in data else "test")
     extra = {}
     if keep is not None:
         best = torch.load(keep.path, weights_only=True)
