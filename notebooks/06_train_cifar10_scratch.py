@@ -22,8 +22,9 @@
 # regularisation. This notebook takes the series' tiny ViT (48-dim tokens, 4 blocks, 4 heads,
 # 4 × 4 patches; its parameter count is printed below), trains it on a CPU with a plain recipe
 # (the one tintn's [vision-transformer-from-scratch](https://github.com/tintn/vision-transformer-from-scratch)
-# uses), then with an improved recipe on the same model, and looks at what the trained model
-# still gets wrong. How the plain recipe's result compares with the number tintn published is
+# uses), then with an improved recipe on the same model, looks at what the trained model
+# still gets wrong, and last climbs a ladder of model changes that suit small data, beside a
+# small CNN. How the plain recipe's result compares with the number tintn published is
 # reproduction work, in the appendix: [notebook 13](13_appendix_reproductions.ipynb).
 #
 # **What you will learn**
@@ -31,10 +32,12 @@
 #   smoothing and gradient clipping;
 # - a recipe with four changes for a small ViT: warmup then cosine decay, label smoothing,
 #   weight decay that spares norms and embeddings, and pad-and-crop + flip (compared as a whole,
-#   not one change at a time: the exercises and a later ladder of runs do that);
+#   not one change at a time: the exercises do that);
 # - why a recipe is chosen on a validation split carved from the training images, and the test
 #   set is read once, at the end;
-# - how to read learning curves, a confusion matrix and the misclassified images.
+# - how to read learning curves, a confusion matrix and the misclassified images;
+# - what a ViT needs on small data: a convolutional tokenizer, sequence pooling and fixed
+#   sin-cos positions, one change per run at an equal budget, against a CNN of similar size.
 #
 # **Trained models come with the repository.** Training these models takes an hour or more on
 # a laptop CPU, so the repository includes their weights (`data/checkpoints/`, about 0.5 MB
@@ -406,6 +409,199 @@ print(f"{len(wrong)} of {int((preds != labels).sum()):,} misclassified test imag
 # </details>
 
 # %% [markdown]
+# ## What a ViT needs on small data: the ladder
+#
+# A ViT has to learn from its training images what a convolutional network is built with:
+# that neighbouring pixels belong together, and that a pattern means the same thing wherever
+# it appears. From CIFAR-10's training images alone that costs accuracy. The **ladder** asks
+# which small changes give those priors back. Each rung adds one change to the rung below and
+# trains with the same recipe for the same number of epochs (the improved recipe, shortened); a
+# ResNet of similar size trains beside them on the same budget, and a final run trains rung 3's
+# model for longer, toward the series' CPU goal. The runs are recipes of
+# `course.recipes` (`ladder-*`), shipped as records and weights like the two above; a run not
+# shipped yet is skipped with a line that says so.
+
+# %%
+from course import ladder, max_diff
+from vit_core.layers import sincos_pos_embed
+
+LADDER = [recipes.RECIPES[name] for name in ladder.RUNGS]  # rungs 1-4
+CNN, FINAL = recipes.RECIPES[ladder.CNN], recipes.RECIPES[ladder.FINAL]
+print(f"{LADDER[0].name:<19} {LADDER[0].about.split(': ', 1)[1].split(';')[0]}")
+for lower, upper in (*zip(LADDER, LADDER[1:]), (LADDER[2], FINAL)):  # what each run changes
+    change = ", ".join(f"{key} {a} -> {b}" for key, a, b in recipes.differences(lower, upper))
+    print(f"{upper.name:<19} {lower.name} with {change}")
+print(f"{CNN.name:<19} {CNN.about.split(': ', 1)[1].split(';')[0]}")
+assert all(key.startswith("model.") for a, b in zip(LADDER, LADDER[1:])
+           for key, *_ in recipes.differences(a, b))  # one rung to the next: the model alone
+assert all(r.train == CNN.train and r.batch_size == CNN.batch_size for r in LADDER)
+print(f"rungs 1-4 and {CNN.name}: the same training, {CNN.train.epochs} epochs of "
+      f"batch {CNN.batch_size}, learning rate {CNN.train.lr}")
+
+
+def ladder_model(recipe):
+    """The shipped model of a ladder run, or a fresh one (same shapes) if none is shipped yet."""
+    found = course_runs.shipped(recipe.name)
+    print(f"{recipe.name}: {'shipped weights' if found else 'fresh weights (not shipped yet)'}")
+    return (found[0] if found else course_runs.build_model(recipe)).to(device).eval()
+
+
+images = next(iter(test_loader))[0][:8]  # (8, 3, 32, 32): a few normalised test images
+
+# %% [markdown]
+# **A convolutional tokenizer.** The patch embedding maps each $4 \times 4$ patch to a token
+# with one matrix, $z_{ij} = W \operatorname{vec}(x_{ij}) + b$: a token never sees a pixel of
+# the patch beside it. CCT (Hassani et al. 2021, *Escaping the Big Data Paradigm with Compact
+# Transformers*, [code](https://github.com/SHI-Labs/Compact-Transformers)) makes the tokens with
+# small convolutions instead. Each layer is a $3 \times 3$ convolution (written $*$), a ReLU and a
+# $3 \times 3$ max-pool of stride 2, so $\log_2 p$ layers give the same grid as $p \times p$
+# patches:
+# $$z = \operatorname{maxpool}\big(\operatorname{ReLU}(W_2 * \operatorname{maxpool}(
+#   \operatorname{ReLU}(W_1 * x)))\big).$$
+# Each token now depends on a $13 \times 13$ window of pixels, and neighbouring windows overlap:
+# locality, built in. Written out on the weights of rung 2:
+
+# %%
+conv_vit = ladder_model(LADDER[1])
+conv_weights = [c.weight for c in conv_vit.patch_embed.convs[::3]]  # (d, 3, 3, 3), (d, d, 3, 3)
+
+
+def conv_tokens(images, weights):
+    x = images  # (B, 3, 32, 32)
+    for w in weights:  # one layer per halving of the grid: log2(patch_size) layers
+        x = F.relu(F.conv2d(x, w, padding=1))  # (B, d, H, W): 3 x 3 convolution, no bias
+        x = F.max_pool2d(x, 3, stride=2, padding=1)  # (B, d, H/2, W/2)
+    return x.flatten(2).transpose(1, 2)  # (B, grid * grid, d): one token per grid cell
+
+
+with torch.no_grad():
+    tokens = conv_tokens(images, conv_weights)
+    gap = max_diff(tokens, conv_vit.patch_embed(images))
+patch_weights = sum(p.numel() for p in ViT(LADDER[0].model).patch_embed.parameters())
+print(f"conv tokenizer by hand: tokens {tuple(tokens.shape)}, max |difference| from vit_core's "
+      f"{gap:.1e}; {sum(w.numel() for w in conv_weights):,} weights against the patch "
+      f"embedding's {patch_weights:,}")
+assert tokens.shape == (8, LADDER[1].model.num_patches, LADDER[1].model.dim) and gap < 1e-4
+
+# %% [markdown]
+# **Sequence pooling.** The head of the tiny ViT reads one token, CLS, which gathers the image
+# through attention. CCT drops the CLS token and lets the head read a learned weighted mean of
+# all $N$ output tokens $X \in \mathbb{R}^{N \times d}$: one score per token from a learned
+# vector $g \in \mathbb{R}^{d}$ and bias $c$, a softmax over the tokens, then the mean,
+# $$w = \operatorname{softmax}(X g + c) \in \mathbb{R}^{N}, \qquad
+#   z = w^\top X \in \mathbb{R}^{d}.$$
+# That is $d + 1$ parameters; mean pooling is the case of equal scores. Every token's output now
+# reaches the loss, so the last block runs on all of them (`cls_only_last_block` is off).
+# On rung 3's weights:
+
+# %%
+seq_vit = ladder_model(LADDER[2])
+with torch.no_grad():
+    tokens = seq_vit.forward_features(images)  # (B, N, d): normed tokens, no CLS token
+    score = seq_vit.seq_pool.score  # Linear(d, 1): g and c
+    weights = (tokens @ score.weight.T + score.bias).softmax(dim=1)  # (B, N, 1): sums to 1 over N
+    pooled = (weights * tokens).sum(dim=1)  # (B, d): what the head reads
+    gap = max_diff(pooled, seq_vit.pool(tokens))
+top = weights.amax(dim=1).flatten()  # (B,): each image's largest token weight
+print(f"sequence pooling by hand: {tuple(tokens.shape)} -> {tuple(pooled.shape)}, "
+      f"max |difference| {gap:.1e}; largest token weight per image {top.min():.3f}-{top.max():.3f} "
+      f"(equal weights: {1 / tokens.shape[1]:.3f})")
+assert gap < 1e-5 and torch.allclose(weights.sum(dim=1), torch.ones_like(weights[:, 0]))
+
+# %% [markdown]
+# **Fixed 2-D sin-cos positions.** Beyer, Zhai and Kolesnikov (2022, *Better plain ViT
+# baselines for ImageNet-1k*, [code](https://github.com/google-research/big_vision)) replace the
+# learned position table with notebook 02's fixed one: for the patch in row $r$, column $c$,
+# sines and cosines of $r\,\omega_k$ and $c\,\omega_k$ at $d/4$ frequencies $\omega_k$, so that
+# $p_{r,c} \cdot p_{r',c'} = \sum_k \cos((r - r')\,\omega_k) + \cos((c - c')\,\omega_k)$ depends
+# only on the offset. Nothing to learn, and the 2-D layout is given rather than found. Rung 4:
+
+# %%
+sincos_vit = ladder_model(LADDER[3])
+table = sincos_pos_embed(LADDER[3].model.grid_size, LADDER[3].model.dim).to(device)  # (N, d)
+trainable = {name: sum(p.numel() for p in m.parameters()) for name, m in
+             ((LADDER[2].name, seq_vit), (LADDER[3].name, sincos_vit))}
+print(f"sin-cos positions: a fixed buffer {tuple(sincos_vit.pos_embed.shape)}, max |difference| "
+      f"from the table {max_diff(sincos_vit.pos_embed[0], table):.1e}; trainable parameters "
+      + " -> ".join(f"{n:,} ({name})" for name, n in trainable.items()))
+assert max_diff(sincos_vit.pos_embed[0], table) == 0
+assert "pos_embed" not in dict(sincos_vit.named_parameters())  # a buffer: saved, never trained
+
+# %% [markdown]
+# **The CNN beside the ladder.** A convolution applies the same small filter at every position,
+# $y_{ij} = \sum_{|a|, |b| \le 1} W_{ab}\, x_{i+a,\, j+b}$. Two priors follow: *locality* (an
+# output sees a $3 \times 3$ neighbourhood; depth widens it) and *translation equivariance*
+# (shift the image, and the features shift with it, because $W$ is the same everywhere). A ViT
+# has neither: any token attends to any other from the first block, and a patch embedding
+# commutes only with shifts by whole patches. The ResNet (He et al. 2016) in `course.cnn` stacks
+# torchvision's `BasicBlock`, $y = \operatorname{ReLU}(x + F(x))$ with $F$ two $3 \times 3$
+# convolutions with BatchNorm, in three stages whose width doubles as the map halves, then
+# averages the map and applies a linear head. Its first layer, on shifted images:
+
+# %%
+cnn = ladder_model(CNN)
+conv = cnn.stem[0]  # the first layer: 16 filters of 3 x 3 x 3, the same at every position
+with torch.no_grad():
+    moved = conv(images.roll(1, dims=-1))  # features of the images moved one pixel right
+    shifted = conv(images).roll(1, dims=-1)  # features of the images, then moved one pixel right
+    gap = max_diff(moved[..., 2:-2], shifted[..., 2:-2])  # away from the wrapped-round edge
+print(f"move the image, and the CNN's features move with it: max |difference| {gap:.1e}; "
+      f"{sum(p.numel() for p in cnn.parameters()):,} parameters against "
+      f"{sum(p.numel() for p in conv_vit.parameters()):,} for {LADDER[1].name}")
+assert gap < 1e-5
+
+# %% [markdown]
+# ### The runs
+#
+# Each rung's record, as shipped: test accuracy measured once, on a single view and with flip
+# test-time augmentation (the image and its mirror averaged, exercise 4); wall time; and the
+# speed of the fastest epoch, the one least slowed by other work on the machine.
+
+# %%
+ladder_records = {name: course_runs.record(name)
+                  for name in (*ladder.RUNGS, ladder.CNN, ladder.FINAL)}
+for name in [name for name, rec in ladder_records.items() if rec is None]:
+    print(f"{name}: no record yet, skipped "
+          f"(train it: python -m course.recipes run {name} --out DIR)")
+ladder_rows = {name: ladder.row(rec) for name, rec in ladder_records.items() if rec is not None}
+print(f"{'run':<20}{'params':>9}{'epochs':>7}{'test':>8}{'flip TTA':>9}{'minutes':>8}"
+      f"{'img/s':>7}  hardware")
+for r in ladder_rows.values():
+    tta = f"{r.tta:.1%}" if r.tta is not None else "-"
+    print(f"{r.name:<20}{r.params:>9,}{r.epochs:>7}{r.test_acc:>8.1%}{tta:>9}{r.minutes:>8.0f}"
+          f"{r.img_per_s:>7,.0f}  {r.hardware}")
+
+# %%
+fig = ladder.plot(ladder_rows, title=f"the small-data ladder, {DATASET}")
+figures.save(fig, FIGURES / "06_ladder")
+plt.show()
+
+# %%
+improved_record = trained[IMPROVED.name][1]  # the tiny ViT's long run, from the sections above
+baseline = None if course_runs.is_stand_in(improved_record) else ladder.row(improved_record)
+for line in ladder.takeaways(ladder_rows, baseline):
+    print("-", line)
+
+# %% [markdown]
+# **What this shows.** The sentences above are the result: each is chosen by comparing the
+# records (the largest gain, the faster model), so they stay true when a run lands or is
+# replaced. A rung's gain is what its one change buys on top of the rungs below it, at this
+# short budget; a change that matters little in a short run may matter more in a longer one,
+# and the reverse. The CNN is the yardstick because it has for free the locality that the conv
+# tokenizer puts into the tokens.
+#
+# <details><summary>Caveats</summary>
+#
+# Each run is one seed: a gap of a point or two could be the seed's luck (notebook 09 measures
+# that spread for its runs). Equal epochs are not equal time: the conv tokenizer and the CNN
+# train fewer images a second than the tiny ViT (the `img/s` column), so at equal minutes the
+# order could change. The minutes are the recorded wall times on a shared 2-core machine,
+# longer wherever other jobs ran; the fastest epoch's `img/s` measures speed better. Each run
+# chose nothing on the test set (curves on its validation split). The data is the JPEG copy.
+#
+# </details>
+
+# %% [markdown]
 # ## Exercises
 #
 # Exercises 2-4 are small experiments: one change to the model or the data at a time, the rest
@@ -422,12 +618,11 @@ print(f"{len(wrong)} of {int((preds != labels).sum()):,} misclassified test imag
 #    (`replace(IMPROVED.model, patch_size=p)`) for the same number of epochs. How many tokens
 #    does each see, how long does a step take, and which reaches the best validation accuracy?
 #    Why does the smallest patch cost so much more time per step?
-# 3. **What the head reads, and other small-data options.** `ViTConfig(pool="mean")` feeds the
-#    head the mean of the patch tokens instead of the CLS token; `pool="seq"` a learned weighted
-#    mean (CCT's sequence pooling); `stem="conv"` makes the tokens with small convolutions
-#    instead of one linear map per patch; `pos="sincos"` fixes the position embeddings instead of
-#    learning them. Change one at a time and compare at equal epochs. Which helps most on
-#    CIFAR-10 from scratch? (Pools other than CLS need `cls_only_last_block=False`.)
+# 3. **Past the ladder.** The ladder measured a conv tokenizer, sequence pooling and sin-cos
+#    positions. Two questions it leaves open, each against rung 3's model (`LADDER[2].model`)
+#    at equal epochs: is sequence pooling's learned weighting worth more than a plain mean of
+#    the tokens (`pool="mean"`)? And does the conv tokenizer gain from a finer grid
+#    (`patch_size=2`: one conv layer, four times the tokens)? What does each cost per step?
 # 4. **DeiT-style augmentation, and augmentation at test time.** DeiT trains ViTs on ImageNet
 #    alone with strong augmentation: RandAugment or TrivialAugment on every image, MixUp or
 #    CutMix on every batch. Train with `replace(IMPROVED, augment="randaugment")` (or
@@ -510,16 +705,17 @@ if device.type == "cpu":  # on a GPU a step this small is dominated by kernel la
     assert patch_runs[2]["s_per_step"] > patch_runs[8]["s_per_step"]  # 256 tokens against 16
 
 # %% tags=["hide-cell"] jupyter={"source_hidden": true}
-# Exercise 3: one model option at a time (pools other than CLS read every token of the last block).
-variants = {"cls (baseline)": {}, "pool='mean'": dict(pool="mean", cls_only_last_block=False),
-            "pool='seq'": dict(pool="seq", cls_only_last_block=False),
-            "stem='conv'": dict(stem="conv"),
-            "pos='sincos'": dict(pos="sincos")}
-option_runs = {name: short_run(replace(IMPROVED.model, **change))
-               for name, change in variants.items()}
+# Exercise 3: two changes to rung 3's model (conv tokenizer + sequence pooling), one at a time.
+rung3 = LADDER[2].model
+variants = {"rung 3": {}, "pool='mean'": dict(pool="mean"), "patch_size=2": dict(patch_size=2)}
+option_runs = {name: short_run(replace(rung3, **change)) for name, change in variants.items()}
 for name, r in option_runs.items():
-    print(f"{name:<15} {r['params']:>7,} params, loss {r['loss']:.2f}, "
-          f"val {r['val_acc']:.1%} after {STEPS} steps")
+    print(f"{name:<13} {r['tokens']:>3} tokens, {r['params']:>7,} params, "
+          f"{r['s_per_step']:.2f} s/step, loss {r['loss']:.2f}, "
+          f"val {r['val_acc']:.1%} after {STEPS} steps (not a result)")
+assert option_runs["patch_size=2"]["tokens"] == 4 * option_runs["rung 3"]["tokens"]
+no_score = option_runs["rung 3"]["params"] - option_runs["pool='mean'"]["params"]
+assert no_score == rung3.dim + 1  # mean pooling has no g, c to learn
 assert all(torch.isfinite(torch.tensor(r["loss"])) for r in option_runs.values())
 
 # %% tags=["hide-cell"] jupyter={"source_hidden": true}
