@@ -37,7 +37,7 @@ from vit_core import augment as aug
 from vit_core.data import TensorLoader, load_tensors, source_name, subset, train_val_split
 from vit_core.train import TrainConfig, evaluate, fit, freeze_all_but_last, replace_head
 
-from course import env
+from course import env, jpeg
 from course.recipes import (AUGMENTS, NORMALIZE, RECIPES, Recipe, config_from_dict, current_name, make_model,
                             recipe_of, run_name, scaled_down)
 
@@ -89,6 +89,18 @@ def build_model(recipe: Recipe, seed: int = 0) -> ViT:
 
 # ---------------------------------------------------------------- run, record, export
 
+def data_label(root, every: int = 1000) -> str:
+    """The record's name for the CIFAR-10 copy in `root`: vit_core's label, plus the JPEG
+    quality when every sampled file (every `every`-th, train and test) uses the same IJG one."""
+    label = source_name("cifar10", root)
+    folder = Path(root) / "cifar10"
+    if "JPEG" not in label or not folder.is_dir():
+        return label
+    qualities = {quality for quality, *_ in jpeg.survey(folder, every)}
+    return label.replace("JPEG copy", f"JPEG q{qualities.pop()} copy") if (
+        len(qualities) == 1 and None not in qualities) else label
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "-C", str(env.ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
@@ -126,7 +138,7 @@ def _record(recipe: Recipe, config: TrainConfig, model, data, history, test, dat
             "curves_on": "val" if "val" in data else "test", "history": history,
             "train_seconds": sum(h["seconds"] for h in history), "hardware": env.hardware(device, history),
             "torch": torch.__version__,
-            "data": source_name("cifar10", data_root), "git_commit": commit, "reference": recipe.reference,
+            "data": data_label(data_root), "git_commit": commit, "reference": recipe.reference,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), **extra}
 
 
