@@ -63,6 +63,7 @@ here = setup()  # prints one line: profile, device, data folder
 # %%
 import copy
 import dataclasses
+import functools
 import statistics
 
 import matplotlib.pyplot as plt
@@ -72,8 +73,7 @@ import torch.nn.functional as F
 
 from vit_core import ViTConfig, from_torchvision
 from vit_core.augment import random_crop_flip
-from vit_core.data import (CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, DataUnavailableError, TensorLoader,
-                           load_tensors, source_name)
+from vit_core.data import CIFAR10_CLASSES, IMAGENET_MEAN, IMAGENET_STD, TensorLoader, load_tensors, source_name
 from vit_core.plots import plot_history, seed_table, show_images
 from vit_core.train import (count_parameters, fit, freeze_all_but_last, lr_factor, make_optimizer,
                             replace_head)
@@ -86,12 +86,8 @@ SEEDS = (0, 1, 2)
 ARMS = {"mbastola": "partial (last 3)", "improved": "full, improved", "scratch": "from scratch"}
 RECIPES = {arm: recipes.RECIPES[f"transfer-{arm}"] for arm in ARMS}  # the stand-in's three recipes
 BACKBONE = recipes.RECIPES["cifar5-backbone"]
-DATASET = source_name("cifar10", DATA)  # which copy of CIFAR-10 the stand-in reads
-
-
-def trained(recipe: recipes.Recipe, seed: int = 0):
-    """(model, record) of a recipe: the shipped run, or trained here (RETRAIN; course.runs)."""
-    return course_runs.get(recipe, seed, retrain=RETRAIN, data_root=DATA, device=device)
+# trained(recipe, seed) -> (model, record): the shipped run, or trained here (RETRAIN; course.runs)
+trained = functools.partial(course_runs.get, retrain=RETRAIN, data_root=DATA, device=device)
 
 
 # %% [markdown]
@@ -99,23 +95,15 @@ def trained(recipe: recipes.Recipe, seed: int = 0):
 #
 # Real path: `vit_b_16(weights=IMAGENET1K_V1)` downloads torchvision's model, and
 # `from_torchvision` copies every tensor into `vit_core.ViT`, checking that none is missing or
-# left over. Stand-in: the shipped `cifar5-backbone`, the tiny ViT trained for 30 epochs on
-# five CIFAR-10 classes. Where the real weights cannot be had, the real path keeps ViT-B/16's
-# *shape* on PyTorch's `meta` device (no memory, no values), so that steps 2 and 3 can still
-# count its parameters.
+# left over. `course.pretrained` tries the download only where a GPU can fine-tune the model;
+# otherwise it prints one line saying what is missing. Stand-in: the shipped `cifar5-backbone`,
+# the tiny ViT trained for 30 epochs on five CIFAR-10 classes. Where the real weights cannot be
+# had, the real path keeps ViT-B/16's *shape* on PyTorch's `meta` device (no memory, no values),
+# so that steps 2 and 3 can still count its parameters.
 
 # %%
-def real_backbone():
-    """ImageNet-1k ViT-B/16 as a vit_core.ViT, or None with the reason printed."""
-    if device.type != "cuda" and not env.is_fast_dev_run():
-        print(f"REAL PATH SKIPPED: no GPU ({env.hardware()}); "
-              "fine-tuning ViT-B/16 at 224 px takes hours on a CPU")
-        return None
-    torchvision_b16 = pretrained.imagenet_vit_b16(fallback="REAL PATH SKIPPED")  # None in smoke or offline
-    return None if torchvision_b16 is None else from_torchvision(torchvision_b16)
-
-
-real = real_backbone()
+torchvision_b16 = pretrained.imagenet_vit_b16(device=device, fallback="REAL PATH SKIPPED; the STAND-IN runs")
+real = from_torchvision(torchvision_b16) if torchvision_b16 is not None else None  # None: no GPU, offline, smoke
 stand_in, stand_in_record = trained(BACKBONE)
 backbones = {"real": real if real is not None else memory.meta_vit(ViTConfig.vit_b_16()),  # shapes only
              "stand-in": stand_in}
@@ -208,8 +196,9 @@ for path, model in backbones.items():
 # close to full fine-tuning.
 #
 # Steps 2 and 3 as one function, which the rest of the notebook uses. The stand-in's shipped
-# runs were built the same way: for each recipe, `fine_tune_model` gives exactly the model
-# `course.runs` trained (the same tensors and the same frozen parts, checked).
+# runs were built the same way: `course.runs` uses the library's `replace_head` and
+# `freeze_all_but_last`, which steps 2 and 3 matched, on the same backbone and seed
+# (`tests/test_lesson_runs.py` checks that it gives the same tensors and frozen parts).
 
 # %%
 def fine_tune_model(backbone: nn.Module, recipe: recipes.Recipe, num_classes: int, seed: int = 0):
@@ -220,13 +209,6 @@ def fine_tune_model(backbone: nn.Module, recipe: recipes.Recipe, num_classes: in
     if recipe.trainable_blocks is not None:
         freeze_but_last(model, recipe.trainable_blocks, train_norm=recipe.train_norm)
     return model
-
-
-for arm in ("mbastola", "improved"):
-    ours, library = fine_tune_model(stand_in, RECIPES[arm], 5), course_runs.build_model(RECIPES[arm])
-    pairs = zip(ours.state_dict().values(), library.state_dict().values())
-    assert all(torch.equal(a.cpu(), b) for a, b in pairs)
-    assert [p.requires_grad for p in ours.parameters()] == [p.requires_grad for p in library.parameters()]
 
 # %% [markdown]
 # ## 4 · The optimizer and the learning rate
@@ -353,19 +335,13 @@ def real_run(arm: str, backbone: nn.Module, cifar100: dict) -> list[dict]:
     return fit(model, train, test, config, out_dir=out_dir, device=device)
 
 
-def load_cifar100() -> dict | None:
-    try:
-        return {split: load_tensors("cifar100", split, DATA, download=DOWNLOAD)
-                for split in ("train", "test")}
-    except DataUnavailableError as error:
-        print(f"REAL PATH SKIPPED: CIFAR-100 is unavailable ({error})")
-        return None
+def load_cifar100() -> dict:
+    return {split: load_tensors("cifar100", split, DATA, download=DOWNLOAD) for split in ("train", "test")}
 
 
-cifar100 = load_cifar100() if real is not None else None
-real_histories = {}
-for arm in ("mbastola", "improved") if cifar100 else ():
-    real_histories[arm] = real_run(arm, real, cifar100)
+cifar100 = (pretrained.data_or_none("CIFAR-100's files", load_cifar100, "REAL PATH SKIPPED; the STAND-IN runs")
+            if real is not None else None)
+real_histories = {arm: real_run(arm, real, cifar100) for arm in ("mbastola", "improved")} if cifar100 else {}
 if real_histories:
     fig = plot_history({ARMS[a]: h for a, h in real_histories.items()},
                        title=f"ViT-B/16 on CIFAR-100 ({source_name('cifar100', DATA)})")
@@ -375,12 +351,12 @@ if real_histories:
         print(f"REAL {ARMS[arm]:<16} CIFAR-100 test accuracy after {len(history)} epochs: "
               f"{history[-1]['test_acc']:.1%}")
 else:
-    print("REAL PATH SKIPPED (reason above): the results below are the stand-in's")
+    print("REAL PATH SKIPPED (reason above): the results below are the STAND-IN's")
 
 # %% [markdown]
 # ## 7 · Fine-tune: the stand-in, three recipes, three seeds
 #
-# The shipped runs were built by steps 1-5 (`fine_tune_model`, checked in step 3). Each recipe
+# The shipped runs were built by steps 1-5 (`fine_tune_model`, step 3). Each recipe
 # trains 5 epochs on dog, frog, horse, ship and truck, with 500 images per class held out for
 # validation; the weights of the best validation epoch are tested. `trained(recipe, seed)` loads
 # the shipped run (in the smoke profile it also trains a scaled-down copy, so the loop runs; its
@@ -390,8 +366,8 @@ else:
 runs = {arm: [trained(recipe, seed) for seed in SEEDS] for arm, recipe in RECIPES.items()}  # (model, record)s
 records = {arm: [rec for _, rec in found] for arm, found in runs.items()}
 fig = plot_history({ARMS[arm]: records[arm][0]["history"] for arm in ARMS}, held_out="val",
-                   title=f"stand-in: classes 5-9 after pretraining on 0-4, seed 0 of each recipe, {DATASET}",
-                   num_classes=len(recipes.LAST_FIVE))
+                   title="stand-in: classes 5-9 after pretraining on 0-4, seed 0 of each recipe, "
+                         + source_name("cifar10", DATA), num_classes=len(recipes.LAST_FIVE))
 figures.save(fig, FIGURES / "08_history")
 plt.show()
 

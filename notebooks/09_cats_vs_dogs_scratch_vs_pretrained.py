@@ -57,6 +57,7 @@ here = setup()  # prints one line: profile, device, data folder
 # %%
 from pathlib import Path
 import copy
+import functools
 import os
 import statistics
 from dataclasses import replace
@@ -65,8 +66,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from vit_core import ViT, ViTConfig, from_torchvision
-from vit_core.data import (CIFAR10_CLASSES, DataUnavailableError, TensorLoader, image_folder_loader,
-                           load_tensors, pets_binary_loader, source_name, subset)
+from vit_core.data import (CIFAR10_CLASSES, TensorLoader, image_folder_loader, load_tensors, pets_binary_loader,
+                           source_name)
 from vit_core.plots import plot_history, seed_table, show_images
 from vit_core.attention_maps import shuffle_patches
 from vit_core.train import TrainConfig, count_parameters, evaluate, fit, replace_head
@@ -97,9 +98,9 @@ def arm(name: str, per_class: int) -> recipes.Recipe:
 
 # The real experiment (full profile, GPU): ViT-B/16 at 224 px.
 REAL_IMAGE_SIZE, REAL_BATCH_SIZE = 224, 64
-REAL_FINETUNE = env.dev_run(TrainConfig(epochs=10, lr=1e-4, warmup_epochs=1, weight_decay=0.05, seed=SEED))
+REAL_FINETUNE = TrainConfig(epochs=10, lr=1e-4, warmup_epochs=1, weight_decay=0.05, seed=SEED)
 CATS_DOGS_DIR = os.environ.get("CATS_DOGS_DIR")  # a Kaggle-style folder with train/ and val/, each {cat,dog}/
-REAL_ON_CPU = env.is_fast_dev_run()              # True: ViT-B/16 on a CPU (hours; fast dev run: 2 steps)
+REAL_ON_CPU = False                              # True: ViT-B/16 on a CPU anyway (hours)
 
 # %% [markdown]
 # ## What a ViT does not assume: inductive bias
@@ -190,58 +191,41 @@ plt.show()
 # into `train/{cat,dog}` and `val/{cat,dog}` — set the environment variable `CATS_DOGS_DIR` to it.
 # The pretrained arm: torchvision's `vit_b_16(weights=IMAGENET1K_V1)`, copied into
 # `vit_core.ViT` by `from_torchvision`. The scratch arm: the same ViT-B/16 shape with random
-# weights. Both get a new zeroed 2-way head and `REAL_FINETUNE`. A missing download (offline,
-# URLError within a second) or a missing GPU sends us to the offline experiment, and the
-# reason is printed.
+# weights. Both get a new zeroed 2-way head and `REAL_FINETUNE`. A missing GPU (set
+# `REAL_ON_CPU = True` to run it on a CPU anyway, for hours) or a missing download (offline, it
+# fails within seconds) sends us to the offline experiment, with one printed line saying what
+# is missing; `course.pretrained` keeps the full error in `pretrained.last_error`.
 
 # %%
-def real_data():
-    """(train loader, test loader, description) of cat-vs-dog photos at 224 px."""
+def real_data() -> dict:
+    """{'train', 'test'} loaders of cat-vs-dog photos at 224 px, in batches a T4 holds, and their 'name'."""
+    batch = memory.plan_batch(memory.meta_vit(ViTConfig.vit_b_16(num_classes=2)), REAL_BATCH_SIZE,
+                              REAL_IMAGE_SIZE, REAL_FINETUNE, label="ViT-B/16 fine-tuning (real)")
     if CATS_DOGS_DIR:
         root = Path(CATS_DOGS_DIR)
-        return (image_folder_loader(root / "train", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, train=True),
-                image_folder_loader(root / "val", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, train=False), f"folder {root}")
-    return (pets_binary_loader("train", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, DATA, download=DOWNLOAD),
-            pets_binary_loader("test", REAL_IMAGE_SIZE, REAL_BATCH_SIZE, DATA, download=DOWNLOAD),
-            "Oxford-IIIT Pet (cat vs dog)")
+        return dict(train=image_folder_loader(root / "train", REAL_IMAGE_SIZE, batch, train=True),
+                    test=image_folder_loader(root / "val", REAL_IMAGE_SIZE, batch, train=False), name=f"folder {root}")
+    return dict(train=pets_binary_loader("train", REAL_IMAGE_SIZE, batch, DATA, download=DOWNLOAD),
+                test=pets_binary_loader("test", REAL_IMAGE_SIZE, batch, DATA, download=DOWNLOAD),
+                name="Oxford-IIIT Pet (cat vs dog)")
 
 
-def load_real_experiment():
-    """The real experiment's data and ImageNet weights as a dict, or None with the reason printed."""
-    if env.is_smoke():
-        print("smoke profile: no downloads -> the real experiment is skipped; running the OFFLINE experiment")
-        return None
-    if device.type != "cuda" and not REAL_ON_CPU:
-        print(f"no GPU ({env.hardware()}): fine-tuning ViT-B/16 at 224 px is a GPU job -> the real "
-              f"experiment is skipped; running the OFFLINE experiment (set REAL_ON_CPU = True to force it)")
-        return None
-    torchvision_b16 = pretrained.imagenet_vit_b16(fallback="running the OFFLINE experiment instead")
-    if torchvision_b16 is None:
-        return None
-    global REAL_BATCH_SIZE  # a memory plan for the GPU that runs it (printed only when it runs)
-    REAL_BATCH_SIZE = memory.plan_batch(memory.meta_vit(ViTConfig.vit_b_16(num_classes=2)),
-                                        REAL_BATCH_SIZE, REAL_IMAGE_SIZE, REAL_FINETUNE,
-                                        label="ViT-B/16 fine-tuning (real)")
-    try:
-        train_loader, test_loader, name = real_data()
-    except DataUnavailableError as error:  # offline: fails within seconds
-        print(f"the cat-vs-dog photos are UNAVAILABLE ({error})\n-> running the OFFLINE experiment instead")
-        return None
-    return dict(pretrained=from_torchvision(torchvision_b16), train=train_loader, test=test_loader, name=name)
-
-
-real = load_real_experiment()
+OFFLINE = "the real experiment is SKIPPED; the OFFLINE experiment runs"
+torchvision_b16 = pretrained.imagenet_vit_b16(device=device, on_cpu=REAL_ON_CPU, fallback=OFFLINE)
+real = (pretrained.data_or_none("the cat-vs-dog photos", real_data, OFFLINE)  # {'train', 'test', 'name'}, or None
+        if torchvision_b16 is not None else None)
 
 # %%
-def run_real(real):
+def run_real(real, torchvision_b16):
     """Fine-tune ViT-B/16 from ImageNet weights and from scratch with identical settings."""
+    imagenet = from_torchvision(torchvision_b16)  # torchvision's model as a vit_core.ViT
     histories = {}
     for arm in ("scratch", "pretrained"):
         torch.manual_seed(SEED)
-        model = ViT(replace(real["pretrained"].config)) if arm == "scratch" else copy.deepcopy(real["pretrained"])
+        model = ViT(replace(imagenet.config)) if arm == "scratch" else copy.deepcopy(imagenet)
         replace_head(model, 2)
         print(f"--- {arm}: {model.config.depth} blocks, width {model.config.dim}, {count_parameters(model)[0]:,} trainable parameters")
-        histories[arm] = fit(model, real["train"], real["test"], REAL_FINETUNE, device=device,
+        histories[arm] = fit(model, real["train"], real["test"], env.dev_run(REAL_FINETUNE), device=device,
                              out_dir=None if env.is_fast_dev_run() else DATA / "runs" / f"09_real_{arm}")
     return histories
 
@@ -257,7 +241,7 @@ def results_table(histories, seconds, starts):
               f"{last['test_loss']:>9.3f} | {seconds[arm]:>5.0f}s")
 
 
-real_histories = run_real(real) if real is not None else None
+real_histories = run_real(real, torchvision_b16) if real is not None else None
 
 # %%
 if real_histories is not None:
@@ -308,14 +292,9 @@ plt.show()
 # nothing); `record(recipe, seed)` reads the runs that ship as records only.
 
 # %%
-def trained(recipe: recipes.Recipe, seed: int = 0):
-    """(model, record) of a run: shipped, or trained here (course.runs)."""
-    return course_runs.get(recipe, seed, retrain=RETRAIN, data_root=DATA, device=device)
-
-
-def record(recipe: recipes.Recipe, seed: int) -> dict:
-    """The run's JSON record: shipped (with or without weights), or made by training it here."""
-    return course_runs.get_record(recipe, seed, retrain=RETRAIN, data_root=DATA, device=device)
+# trained(recipe, seed) -> (model, record); record(recipe, seed) -> record: shipped, or trained here (course.runs)
+trained = functools.partial(course_runs.get, retrain=RETRAIN, data_root=DATA, device=device)
+record = functools.partial(course_runs.get_record, retrain=RETRAIN, data_root=DATA, device=device)
 
 
 def seed_mean(accs: list[float]) -> float:
@@ -507,7 +486,6 @@ plt.show()
 # %%
 def at_epoch(rec: dict, epoch: int, key: str) -> float:
     """A record's per-epoch value; its held-out curve ('test_acc' in the history) is on the validation split."""
-    assert rec["curves_on"] == "val"
     return next(h[key] for h in rec["history"] if h["epoch"] == epoch)
 
 
