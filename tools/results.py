@@ -115,6 +115,20 @@ def runs_described(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+BENCH_TXT = ROOT / "data" / "bench-small-data-cpu.txt"
+BENCH_COMMAND = "python -m tools.bench --models small-data --threads 2"
+
+
+def bench_section(path: Path = BENCH_TXT) -> list[str]:
+    """The saved output of the small-data benchmark, as measured, or a line saying it has not run."""
+    if not path.is_file():
+        return [f"Not run yet: `{BENCH_COMMAND} > {path.relative_to(ROOT)}`."]
+    return ["`ladder-final`'s model against its nearest timm and torchvision equivalents and the",
+            "ladder's ResNet: the output of the command on its first line, as saved in",
+            f"`{path.relative_to(ROOT)}` (ratios within one run are what compare):", "",
+            "```", path.read_text().strip(), "```"]
+
+
 def document(folder: Path = CHECKPOINTS) -> str:
     """The whole of RESULTS.md."""
     from tools import gpu_check  # it imports this module's section writer
@@ -130,6 +144,7 @@ def document(folder: Path = CHECKPOINTS) -> str:
         "figure, not measured here.", "",
         "## The table", "", begin, table(records), end, "",
         "## What each run is", "", runs_described(records), "",
+        "## Speed on the CPU", "", *bench_section(), "",
         "## On a GPU", "", gpu_begin, gpu_check.table(gpu_check.load()), gpu_end, ""])
 
 
