@@ -123,8 +123,7 @@ def test_write_section_replaces_only_its_section(tmp_path):
 
 def test_the_bench_section_shows_the_saved_output_or_says_it_has_not_run(tmp_path):
     from tools import results
-    saved = tmp_path / "bench.txt"
-    missing = results.bench_section(results.ROOT / "data" / "no-such-bench.txt")
+    missing = results.bench_section(tmp_path / "no-such-bench.txt")
     assert len(missing) == 1 and missing[0].startswith("Not run yet")
     saved = results.ROOT / "data" / "bench-small-data-cpu.txt"
     shown = "\n".join(results.bench_section(saved))

@@ -122,7 +122,7 @@ BENCH_COMMAND = "python -m tools.bench --models small-data --threads 2"
 def bench_section(path: Path = BENCH_TXT) -> list[str]:
     """The saved output of the small-data benchmark, as measured, or a line saying it has not run."""
     if not path.is_file():
-        return [f"Not run yet: `{BENCH_COMMAND} > {path.relative_to(ROOT)}`."]
+        return [f"Not run yet: `{BENCH_COMMAND} > {BENCH_TXT.relative_to(ROOT)}`."]
     return ["`ladder-final`'s model against its nearest timm and torchvision equivalents and the",
             "ladder's ResNet: the output of the command on its first line, as saved in",
             f"`{path.relative_to(ROOT)}` (ratios within one run are what compare):", "",
