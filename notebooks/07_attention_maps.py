@@ -42,9 +42,6 @@ here = setup()  # prints one line: profile, device, data folder
 # scaled-down run stands in and says so: its maps would be those of a barely trained network.
 
 # %%
-import contextlib
-import io
-
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.colors import PowerNorm
@@ -386,13 +383,7 @@ assert trained_by_gap[1] > trained_by_gap[max(trained_by_gap)], "neighbours shou
 # budget) this part says so and is skipped.
 
 # %%
-loader_messages = io.StringIO()  # the loader explains a failure at length; one line below instead
-with contextlib.redirect_stdout(loader_messages):
-    torchvision_b16 = pretrained.imagenet_vit_b16(fallback="the ViT-B/16 part is SKIPPED")
-if torchvision_b16 is None:
-    print("ViT-B/16's ImageNet weights could not be downloaded here: this section runs when they can")
-else:
-    print(loader_messages.getvalue(), end="")
+torchvision_b16 = pretrained.imagenet_vit_b16(fallback="the ViT-B/16 part is SKIPPED")  # or None
 vit_b16 = from_torchvision(torchvision_b16).to(device).eval() if torchvision_b16 is not None else None
 
 # %%
